@@ -141,3 +141,113 @@ def data_info(path: Annotated[Path, typer.Argument(help="Dataset file (amc HDF5 
     for name, row in zip(d["classes"], d["counts"]):
         table.add_row(name, *[str(c) for c in row], str(sum(row)))
     console.print(table)
+
+
+# -- amc train / compare ----------------------------------------------------------------------
+def parse_bands(text: str | None) -> dict[str, tuple[float, float]] | None:
+    """'low=-14:-6,mid=-4:6,high=10:inf' -> {'low': (-14, -6), ...}."""
+    if not text:
+        return None
+    out = {}
+    try:
+        for part in text.split(","):
+            name, span = part.split("=")
+            lo, hi = span.split(":")
+            out[name.strip()] = (float(lo), float(hi))
+    except ValueError:
+        raise UsageError(f"cannot parse --bands '{text}': use name=lo:hi,... e.g. low=-14:-6,mid=-4:6,high=10:inf") from None
+    return out
+
+
+Opt = typer.Option
+
+
+@app.command("train")
+@user_errors
+def train_cmd(
+    data: Annotated[Path, Opt(help="Dataset file (amc HDF5, imported RML2016 or RML2018.01A).")],
+    out_dir: Annotated[Path, Opt(help="Run directory.")] = Path("runs/run"),
+    preset: Annotated[str, Opt(help="Recipe: cldnn, a3, a4 or a5 (flags override it).")] = "a4",
+    epochs: Annotated[int | None, Opt(help="Epochs.")] = None,
+    batch_size: Annotated[int | None, Opt(help="Frames per step.")] = None,
+    lr: Annotated[float | None, Opt(help="AdamW learning rate.")] = None,
+    dropout: Annotated[float | None, Opt(help="Dense-head dropout.")] = None,
+    lambda_den: Annotated[float | None, Opt(help="Denoiser MSE weight.")] = None,
+    lambda_id: Annotated[float | None, Opt(help="Identity loss weight (clean high-SNR frames).")] = None,
+    lambda_eta: Annotated[float | None, Opt(help="Noise-fraction loss weight.")] = None,
+    lambda_snr: Annotated[float | None, Opt(help="SNR-consistency loss weight.")] = None,
+    lambda_feat: Annotated[float | None, Opt(help="Stem-feature preservation loss weight.")] = None,
+    mixup_alpha: Annotated[float | None, Opt(help="Beta(alpha, alpha) of the mixing weight.")] = None,
+    mixup_prob: Annotated[float | None, Opt(help="Probability that a batch is mixed (0 = off).")] = None,
+    mixup_snr_min: Annotated[float | None, Opt(help="Mix only frames at or above this SNR (dB).")] = None,
+    mixup_cls_only: Annotated[bool | None, Opt("--mixup-cls-only/--mixup-all-losses",
+                                                   help="Mixup on the classification loss only (default) or "
+                                                        "on every loss (legacy).")] = None,
+    aug_shift: Annotated[bool | None, Opt("--aug-shift/--no-aug-shift", help="Random circular time shift.")] = None,
+    snr_balanced: Annotated[bool | None, Opt("--snr-balanced/--no-snr-balanced",
+                                                 help="Draw every SNR equally often.")] = None,
+    amp: Annotated[bool, Opt(help="bf16/fp16 autocast where supported.")] = False,
+    seed: Annotated[int, Opt(help="Seed of init, order, augmentation and mixup.")] = 0,
+    patience: Annotated[int, Opt(help="Stop after N epochs without improvement (0 = off).")] = 0,
+    select_metric: Annotated[str, Opt(help="best.pt by val_acc or band:NAME (e.g. band:low).")] = "val_acc",
+    bands: Annotated[str | None, Opt(help="SNR bands, e.g. low=-14:-6,mid=-4:6,high=10:inf.")] = None,
+    max_frames: Annotated[int | None, Opt(help="Cap on training frames per epoch.")] = None,
+    num_workers: Annotated[int, Opt(help="DataLoader workers for streamed (large) datasets.")] = 0,
+    degrade_focus: Annotated[str | None, Opt(help="Band to focus degradation sampling on (real data).")] = None,
+    conv_channels: Annotated[int | None, Opt(help="Classifier conv width.")] = None,
+    rnn_hidden: Annotated[int | None, Opt(help="LSTM/GRU hidden size.")] = None,
+    rnn: Annotated[str | None, Opt(help="lstm or gru.")] = None,
+    denoiser_channels: Annotated[int | None, Opt(help="Denoiser width.")] = None,
+    dense: Annotated[int | None, Opt(help="Dense head width.")] = None,
+    resume: Annotated[bool, Opt(help="Continue OUT_DIR from last.pt.")] = False,
+    overwrite: Annotated[bool, Opt(help="Replace a non-empty OUT_DIR.")] = False,
+    progress: Annotated[bool, Opt(help="Show progress bars.")] = True,
+) -> None:
+    """Train a CLDNN preset with classifier-only mixup; writes a run directory."""
+    from amc.config import preset as make_preset
+    from amc.train.loop import train
+
+    for name, value in (("epochs", epochs), ("batch-size", batch_size), ("max-frames", max_frames)):
+        if value is not None and value <= 0:
+            raise UsageError(f"--{name} must be > 0, got {value}")
+    model_cfg, cfg = make_preset(
+        preset, data=str(data), out_dir=str(out_dir), epochs=epochs, batch_size=batch_size, lr=lr,
+        dropout=dropout, lambda_den=lambda_den, lambda_id=lambda_id, lambda_eta=lambda_eta,
+        lambda_snr=lambda_snr, lambda_feat=lambda_feat, mixup_alpha=mixup_alpha, mixup_prob=mixup_prob,
+        mixup_snr_min=mixup_snr_min, mixup_cls_only=mixup_cls_only, aug_shift=aug_shift,
+        snr_balanced=snr_balanced, amp=amp, seed=seed, patience=patience, select_metric=select_metric,
+        bands=parse_bands(bands), max_frames=max_frames, num_workers=num_workers, degrade_focus=degrade_focus,
+        conv_channels=conv_channels, rnn_hidden=rnn_hidden, rnn=rnn, denoiser_channels=denoiser_channels,
+        dense=dense)
+    model_cfg.validate()
+    s = train(model_cfg, cfg, resume=resume, overwrite=overwrite, progress=progress)
+    if s:
+        b = s["bands"]
+        console.print(f"best val_acc {s['best_val_acc']:.4f} at epoch {s['best_epoch']} (low {b['low']:.4f}, "
+                      f"mid {b['mid']:.4f}, high {b['high']:.4f}); run in {out_dir}")
+
+
+@app.command("compare")
+@user_errors
+def compare_cmd(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories; deltas are against the first.")],
+    markdown: Annotated[bool, Opt(help="Print a markdown table.")] = False,
+    json_out: Annotated[bool, Opt("--json", help="Print JSON.")] = False,
+) -> None:
+    """The ablation table: best val_acc (epoch), low / mid / high band means, deltas."""
+    import json
+
+    from amc.eval.compare import compare_runs, to_markdown
+
+    rows = compare_runs(runs)
+    if json_out:
+        console.print_json(json.dumps(rows))
+    elif markdown:
+        console.print(to_markdown(rows), markup=False, highlight=False)
+    else:
+        table = Table("run", "best val_acc (epoch)", "low", "mid", "high", "Δ val_acc", "Δ low", "Δ mid", "Δ high")
+        for r in rows:
+            table.add_row(r["run"], f"{r['best_val_acc']:.4f} ({r['best_epoch']})",
+                          *[f"{r['bands'][b]:.4f}" for b in ("low", "mid", "high")],
+                          *[f"{r['delta'][k]:+.4f}" for k in ("val_acc", "low", "mid", "high")])
+        console.print(table)

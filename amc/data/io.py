@@ -203,23 +203,7 @@ class H5Dataset:
                 yield self.read(index[start:start + chunk], with_clean=with_clean)
 
     def _read_rows(self, key: str, sorted_index: np.ndarray) -> np.ndarray:
-        ds = self._file[key]
-        if sorted_index.size == 0:
-            return np.empty((0, 2, ds.shape[1]), dtype=np.float32)
-        lo, hi = int(sorted_index[0]), int(sorted_index[-1]) + 1
-        try:
-            if hi - lo <= 2 * sorted_index.size:  # dense: one slab read, then pick
-                rows = ds[lo:hi][sorted_index - lo]
-            else:
-                rows = ds[sorted_index]
-        except OSError as e:
-            raise DataError(f"{self.path}: cannot read {key} rows {lo}..{hi - 1}: truncated or corrupted "
-                            f"file ({_short(e)})") from e
-        rows = np.ascontiguousarray(np.asarray(rows, dtype=np.float32).transpose(0, 2, 1))
-        if not np.isfinite(rows).all():
-            bad = int(sorted_index[np.flatnonzero(~np.isfinite(rows).reshape(len(rows), -1).all(1))[0]])
-            raise DataError(f"{self.path}: {key} frame {bad} contains NaN or Inf; fix or drop that frame")
-        return rows
+        return read_rows(self._file, key, sorted_index, self.path)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -230,6 +214,28 @@ class H5Dataset:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def read_rows(f: h5py.File, key: str, sorted_index: np.ndarray, path: Path) -> np.ndarray:
+    """Rows of X or clean at sorted unique indices, as (n, 2, L) float32; checks for NaN/Inf."""
+    ds = f[key]
+    if sorted_index.size == 0:
+        return np.empty((0, 2, ds.shape[1]), dtype=np.float32)
+    lo, hi = int(sorted_index[0]), int(sorted_index[-1]) + 1
+    try:
+        if hi - lo <= 2 * sorted_index.size:  # dense: one slab read, then pick
+            rows = ds[lo:hi][sorted_index - lo]
+        else:
+            rows = ds[sorted_index]
+    except OSError as e:
+        raise DataError(f"{path}: cannot read {key} rows {lo}..{hi - 1}: truncated or corrupted "
+                        f"file ({_short(e)})") from e
+    rows = np.ascontiguousarray(np.asarray(rows, dtype=np.float32).transpose(0, 2, 1))
+    finite = np.isfinite(rows).reshape(len(rows), -1).all(1)
+    if not finite.all():
+        bad = int(sorted_index[np.flatnonzero(~finite)[0]])
+        raise DataError(f"{path}: {key} frame {bad} contains NaN or Inf; fix or drop that frame")
+    return rows
 
 
 def open_dataset(path: str | os.PathLike[str], classes: list[str] | None = None) -> H5Dataset:

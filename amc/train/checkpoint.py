@@ -1,0 +1,101 @@
+"""Self-describing checkpoints, written atomically and read with weights_only=True.
+
+A checkpoint carries everything needed to rebuild and describe the model without the run
+directory: model config, class names, frame length, normalisation, SNR grid, bands, the split
+identity and the validation metrics of its epoch. Only tensors, dicts, lists, strings and numbers
+go in, so `torch.load(weights_only=True)` reads it and a file carrying code is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from amc.config import ModelConfig, from_dict
+from amc.data.io import atomic_path
+
+FORMAT = "amc-checkpoint/1"
+NORMALISATION = "per-frame unit mean power (in graph)"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupted, untrusted or from another model."""
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
+    """torch.save to a temp file, fsync, rename: a kill mid-write leaves the old file intact."""
+    with atomic_path(path, suffix=".pt.tmp") as tmp:
+        torch.save({"format": FORMAT, **state}, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load with weights_only=True; refuse anything that is not an amc checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint; give a run directory or its best.pt / last.pt")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).splitlines()[0][:200]
+        raise CheckpointError(f"{path}: refused: the checkpoint holds objects other than weights and "
+                              f"plain data ({first}); only load checkpoints you trust") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: truncated or corrupted checkpoint ({str(e).splitlines()[0][:160]})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an amc checkpoint (expected format {FORMAT})")
+    return ckpt
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
+    """A run directory means its best.pt; a file is itself."""
+    p = Path(path)
+    if p.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (p / name).is_file():
+                return p / name
+        raise CheckpointError(f"{p}: no best.pt or last.pt in this run directory; train first (`amc train`)")
+    return p
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
+    """Rebuild the model from the checkpoint's own config and load its weights (strict)."""
+    from amc.models import build_model
+
+    cfg = from_dict(ModelConfig, dict(ckpt["model_config"]))
+    model = build_model(cfg)
+    try:
+        model.load_state_dict(ckpt["model_state"])
+    except RuntimeError as e:
+        raise CheckpointError(f"checkpoint weights do not fit its model config ({str(e).splitlines()[0][:160]})") from None
+    model.eval()
+    return model
+
+
+def describe(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The self-description that travels into exports: classes, length, SNRs, bands, metrics."""
+    return {
+        "classes": list(ckpt["classes"]),
+        "frame_length": int(ckpt["frame_length"]),
+        "snr_grid": list(ckpt["snr_grid"]),
+        "bands": {k: list(v) for k, v in ckpt["bands"].items()},
+        "normalisation": ckpt.get("normalisation", NORMALISATION),
+        "train_metrics": ckpt.get("metrics", {}),
+        "split": ckpt.get("split", {}),
+        "model_config": dict(ckpt["model_config"]),
+        "preset": ckpt.get("train_config", {}).get("preset", ""),
+        "epoch": int(ckpt.get("epoch", 0)),
+    }

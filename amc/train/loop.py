@@ -1,0 +1,321 @@
+"""The training loop: a function of (ModelConfig, TrainConfig), read top to bottom.
+
+Each epoch draws its own seeded generators from (seed, epoch), so a run resumed from `last.pt`
+replays exactly the epochs it had not finished. Under `torchrun` the step module is wrapped in
+DistributedDataParallel, each rank takes a strided share of the epoch, and rank 0 alone writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from amc import __version__
+from amc.config import ConfigError, ModelConfig, TrainConfig, to_dict
+from amc.data.io import H5Dataset, atomic_path, open_dataset
+from amc.data.sampling import degrade, epoch_order, snr_balanced_order, time_shift
+from amc.data.split import stratified_split
+from amc.metrics import Accumulator, band_means
+from amc.models import build_model
+from amc.train.checkpoint import NORMALISATION, load_checkpoint, save_checkpoint
+from amc.train.data import FrameSource
+from amc.train.losses import TrainStep
+from amc.train.mixup import MixupStats, mix
+
+LOSS_TERMS = ("total", "ce", "den", "id", "eta", "snr", "feat")
+
+
+def _dist() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _setup_distributed() -> bool:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        return True
+    return False
+
+
+def _device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+def _stop_signal(distributed: bool, stop: bool) -> bool:
+    """Rank 0's early-stop decision, shared with every rank (also a per-epoch barrier)."""
+    if not distributed:
+        return stop
+    flag = torch.tensor([1.0 if stop else 0.0])
+    dist.broadcast(flag, src=0)
+    return bool(flag.item())
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def _tensor_batch(b: tuple, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    x, clean, labels, snr = b
+    t = (lambda a: torch.as_tensor(a).to(device, non_blocking=True))
+    return t(x).float(), (t(clean).float() if clean is not None else None), t(labels).long(), t(snr).float()
+
+
+def prepare(x: torch.Tensor, clean: torch.Tensor | None, snr: torch.Tensor, cfg: TrainConfig,
+            gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Normalise, build the denoiser target (clean frame, or degradation pair), time-shift.
+
+    Returns (x_n, target, snr) with target scaled like x_n, so x_n - target is the noise.
+    """
+    from amc.models.cldnn import normalise
+
+    x_n, scale = normalise(x)
+    if clean is not None:
+        target = clean / scale
+    else:  # real data: add Delta dB of noise and use the frame itself as the target
+        focus = tuple(cfg.bands[cfg.degrade_focus]) if cfg.degrade_focus else None
+        x_deg, snr = degrade(x_n, snr, tuple(cfg.degrade_delta_db), gen, focus)  # type: ignore[arg-type]
+        x_deg_n, scale2 = normalise(x_deg)
+        x_n, target = x_deg_n, x_n / scale2
+    if cfg.aug_shift:
+        x_n, target = time_shift([x_n, target], gen)
+    return x_n, target, snr
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, source: FrameSource, batch_size: int, bands: dict,
+             device: torch.device, num_classes: int) -> dict[str, Any]:
+    """Validation metrics: loss, accuracy per SNR and band, eta / SNR errors, denoiser gain."""
+    model.eval()
+    acc = Accumulator(num_classes)
+    gain_sum, gain_n = 0.0, 0
+    for b in source.batches(np.arange(len(source)), batch_size):
+        x, clean, y, snr = _tensor_batch(b, device)
+        out = model(x)
+        loss = F.cross_entropy(out.logits.float(), y, reduction="sum").item()
+        has_eta = getattr(model, "has_noise_head", True)
+        acc.update(out.logits.argmax(1).cpu().numpy(), y.cpu().numpy(), snr.cpu().numpy(),
+                   out.eta.float().cpu().numpy() if has_eta else None,
+                   out.snr_db.float().cpu().numpy() if has_eta else None, loss_sum=loss)
+        if clean is not None and getattr(model, "denoiser", None) is not None:
+            x_n, scale = model.normalise(x)
+            c = clean / scale
+            p_c = c.pow(2).mean(dim=(1, 2))
+            snr_in = 10 * torch.log10(p_c / (x_n - c).pow(2).mean(dim=(1, 2)).clamp_min(1e-12))
+            snr_out = 10 * torch.log10(p_c / (out.denoised.float() - c).pow(2).mean(dim=(1, 2)).clamp_min(1e-12))
+            gain_sum += float((snr_out - snr_in).sum())
+            gain_n += len(x)
+    s = acc.summary(bands)
+    s["confusion"] = acc.confusion.tolist()  # type: ignore[union-attr]
+    if gain_n:
+        s["denoiser_gain_db"] = gain_sum / gain_n
+    return s
+
+
+def _select_value(summary: dict, metric: str) -> float:
+    if metric == "val_acc":
+        return summary["acc"]
+    return summary["bands"][metric.removeprefix("band:")]
+
+
+def _lr_lambda(total_steps: int):
+    warm = max(1, min(200, total_steps // 20))
+
+    def f(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        t = (step - warm) / max(1, total_steps - warm)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+    return f
+
+
+def _prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()) and not resume:
+        if not overwrite:
+            raise FileExistsError(f"{out} exists and is not empty; pass --overwrite to replace it or --resume "
+                                  "to continue it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=float))
+
+
+def train(model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = False, overwrite: bool = False,
+          progress: bool = True) -> dict[str, Any]:
+    """Train a model; returns the run summary (also written to OUT_DIR/summary.json)."""
+    cfg.validate()
+    if not cfg.data:
+        raise ConfigError("no dataset: pass --data FILE (make one with `amc data synth`)")
+    distributed = _setup_distributed()
+    rank, world = _dist()
+    device = _device()
+    out = Path(cfg.out_dir)
+    if rank == 0:
+        _prepare_run_dir(out, resume, overwrite)
+    ds: H5Dataset = open_dataset(cfg.data)
+    try:
+        return _train(ds, model_cfg, cfg, out, resume, progress, device, rank, world, distributed)
+    finally:
+        ds.close()
+        if distributed and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, resume: bool, progress: bool,
+           device: torch.device, rank: int, world: int, distributed: bool) -> dict[str, Any]:
+    model_cfg = replace(model_cfg, num_classes=len(ds.classes), frame_length=ds.frame_length).validate()
+    split = stratified_split(ds.labels, ds.snr, cfg.val_fraction, cfg.test_fraction, cfg.split_seed,
+                             fingerprint=ds.fingerprint())
+    budget = (4 << 30) // world
+    train_src = FrameSource(ds, split.train, budget, cfg.num_workers)
+    val_src = FrameSource(ds, split.val, budget, cfg.num_workers)
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(model_cfg).to(device)
+    step_module: torch.nn.Module = TrainStep(model, cfg)
+    if distributed:
+        step_module = torch.nn.parallel.DistributedDataParallel(
+            step_module, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    n_train = cfg.max_frames or len(train_src)
+    steps_per_epoch = math.ceil(math.ceil(n_train / world) / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(steps_per_epoch * cfg.epochs))
+    amp_dtype = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler(enabled=cfg.amp and amp_dtype == torch.float16)
+
+    meta = {"classes": ds.classes, "frame_length": ds.frame_length, "snr_grid": ds.snr_grid,
+            "bands": {k: list(v) for k, v in cfg.bands.items()}, "normalisation": NORMALISATION,
+            "split": split.identity, "dataset": str(ds.path), "amc_version": __version__}
+    start_epoch, best, best_epoch, bad_epochs, history = 0, -1.0, 0, 0, []
+    if resume and (out / "last.pt").is_file():
+        ck = load_checkpoint(out / "last.pt")
+        if ck["model_config"] != to_dict(model_cfg) or ck["split"] != split.identity:
+            raise ConfigError(f"{out / 'last.pt'} was trained with another model config or dataset split; "
+                              "resume with the same settings and data, or start a new --out-dir")
+        model.load_state_dict(ck["model_state"])
+        opt.load_state_dict(ck["optimizer_state"])
+        sched.load_state_dict(ck["scheduler_state"])
+        start_epoch, best, best_epoch, bad_epochs = ck["epoch"], ck["best"], ck["best_epoch"], ck["bad_epochs"]
+        history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][:start_epoch]
+    if rank == 0:
+        _write_json(out / "config.json", {"model": to_dict(model_cfg), "train": to_dict(cfg), **meta})
+        with atomic_path(out / "metrics.jsonl") as tmp:  # drop epochs after the checkpoint
+            tmp.write_text("".join(json.dumps(h) + "\n" for h in history))
+
+    from amc.train.progress import EpochProgress
+
+    run_stats = MixupStats()
+    bar = EpochProgress(enabled=progress and rank == 0, epochs=cfg.epochs, steps=steps_per_epoch)
+    with bar:
+        for epoch in range(start_epoch, cfg.epochs):
+            t0 = time.perf_counter()
+            eseed = _epoch_seed(cfg.seed, epoch)
+            rng = np.random.default_rng(eseed)
+            gen = torch.Generator().manual_seed(eseed)
+            torch.manual_seed(eseed)  # dropout
+            order = (snr_balanced_order(train_src.snr, rng, cfg.max_frames) if cfg.snr_balanced
+                     else epoch_order(len(train_src), rng, cfg.max_frames))[rank::world]
+            step_module.train()
+            sums = dict.fromkeys(LOSS_TERMS, 0.0)
+            correct = seen = 0
+            stats = MixupStats()
+            bar.start_epoch(epoch)
+            for b in train_src.batches(order, cfg.batch_size):
+                x, clean, y, snr = _tensor_batch(b, device)
+                x_n, target, snr = prepare(x, clean, snr, cfg, gen)
+                mixed = mix(x_n, y, snr, cfg.mixup_alpha, cfg.mixup_prob, cfg.mixup_snr_min, rng)
+                stats.add(mixed, len(y))
+                run_stats.add(mixed, len(y))
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=cfg.amp):
+                    res = step_module(x_n, target, snr, y, mixed)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(res["total"]).backward()
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                scaler.step(opt)
+                scaler.update()
+                sched.step()
+                for k in LOSS_TERMS:
+                    sums[k] += float(res[k]) * len(y)
+                correct += int((res["acc_logits"].argmax(1) == y).sum())
+                seen += len(y)
+                bar.advance(float(res["total"]))
+            train_time = time.perf_counter() - t0
+            if rank != 0:
+                if _stop_signal(distributed, False):
+                    break
+                continue
+            val = evaluate(model, val_src, max(cfg.batch_size, 512), cfg.bands, device, model_cfg.num_classes)
+            value = _select_value(val, cfg.select_metric)
+            improved = value > best
+            if improved:
+                best, best_epoch, bad_epochs = value, epoch + 1, 0
+            else:
+                bad_epochs += 1
+            row = {"epoch": epoch + 1, **{f"loss_{k}": v / max(1, seen) for k, v in sums.items()},
+                   "train_acc": correct / max(1, seen), "val_loss": val.get("loss"), "val_acc": val["acc"],
+                   "per_snr": val["per_snr"], "bands": val["bands"], "eta_mae": val.get("eta_mae"),
+                   "snr_rmse_db": val.get("snr_rmse_db"), "denoiser_gain_db": val.get("denoiser_gain_db"),
+                   "lr": opt.param_groups[0]["lr"], "epoch_time_s": time.perf_counter() - t0,
+                   "samples_per_s": seen * world / max(train_time, 1e-9), "mixup": stats.summary()}
+            history.append(row)
+            state = {"model_state": model.state_dict(), "model_config": to_dict(model_cfg),
+                     "train_config": to_dict(cfg), **meta, "epoch": epoch + 1,
+                     "metrics": {"val_acc": val["acc"], "per_snr": val["per_snr"], "counts": val["counts"],
+                                 "bands": val["bands"], "eta_mae": val.get("eta_mae"),
+                                 "snr_rmse_db": val.get("snr_rmse_db")}}
+            if improved:
+                save_checkpoint(out / "best.pt", state)
+                _write_json(out / "best_val.json", val)
+            save_checkpoint(out / "last.pt", {**state, "optimizer_state": opt.state_dict(),
+                                              "scheduler_state": sched.state_dict(), "best": best,
+                                              "best_epoch": best_epoch, "bad_epochs": bad_epochs})
+            with open(out / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(row, default=float) + "\n")
+            bar.epoch_line(row)
+            stop = bool(cfg.patience and bad_epochs >= cfg.patience)
+            if stop:
+                bar.note(f"stopping: {cfg.select_metric} has not improved for {cfg.patience} epochs")
+            if _stop_signal(distributed, stop):
+                break
+    if rank != 0:
+        return {}
+    return _finish(out, history, best_epoch, cfg, meta, run_stats)
+
+
+def _finish(out: Path, history: list[dict], best_epoch: int, cfg: TrainConfig, meta: dict,
+            run_stats: MixupStats) -> dict[str, Any]:
+    best_row = history[best_epoch - 1]
+    best_val = json.loads((out / "best_val.json").read_text())
+    summary = {**meta, "band_edges": meta["bands"], "run": str(out), "preset": cfg.preset, "best_epoch": best_epoch, "best_val_acc": best_row["val_acc"],
+               "select_metric": cfg.select_metric, "per_snr": best_row["per_snr"],
+               "bands": band_means(best_row["per_snr"], cfg.bands), "epochs_run": len(history),
+               "last_val_acc": history[-1]["val_acc"], "mixup": run_stats.summary()}
+    _write_json(out / "summary.json", summary)
+    from amc.eval.plots import plot_confusion, plot_per_snr
+
+    plot_per_snr(out / "per_snr.png", {"val (best epoch)": best_row["per_snr"]}, cfg.bands,
+                 title=f"{cfg.preset}: per-SNR accuracy, epoch {best_epoch}")
+    plot_confusion(out / "confusion.png", np.asarray(best_val["confusion"]), meta["classes"],
+                   title=f"{cfg.preset}: validation confusion, epoch {best_epoch}")
+    return summary
