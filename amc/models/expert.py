@@ -53,11 +53,9 @@ def atan2(y: Tensor, x: Tensor) -> Tensor:
 
     Matches torch.atan2 to float32 rounding, including x == 0 (gives +-pi/2, or 0 at the origin).
     """
-    x_safe = torch.where(x == 0, torch.full_like(x, EPS), x)
-    base = torch.atan(y / x_safe)
-    pi = torch.full_like(x, math.pi)
-    shift = torch.where(y < 0, -pi, pi)
-    return base + torch.where(x < 0, shift, torch.zeros_like(x))
+    base = torch.atan(y / torch.where(x == 0, EPS, x))
+    shift = torch.where(y < 0, -math.pi, math.pi)
+    return base + torch.where(x < 0, shift, 0.0)
 
 
 def _cmul(ar: Tensor, ai: Tensor, br: Tensor, bi: Tensor) -> tuple[Tensor, Tensor]:
@@ -130,8 +128,9 @@ def signal_features(x: Tensor) -> Tensor:
     amp = torch.sqrt(i * i + q * q + EPS)
     amp_mean = amp.mean(dim=-1)
     centred = amp - amp_mean.unsqueeze(-1)
-    var = (centred * centred).mean(dim=-1)
-    kurt = (centred ** 4).mean(dim=-1) / (var * var + EPS)
+    sq = centred * centred
+    var = sq.mean(dim=-1)
+    kurt = (sq * sq).mean(dim=-1) / (var * var + EPS)
     phase = atan2(q, i)
     # z[n] conj(z[n-1]) on real tensors
     i1, q1, i0, q0 = i[:, 1:], q[:, 1:], i[:, :-1], q[:, :-1]
