@@ -90,7 +90,7 @@ def data_synth(
     frames: Annotated[int, typer.Option(help="Frames per (class, SNR).")] = 100,
     length: Annotated[int | None, typer.Option(help="Frame length (default: the class set's).")] = None,
     fading: Annotated[str, typer.Option(help="none, rayleigh or rician.")] = "rician",
-    max_cfo: Annotated[float, typer.Option(help="Max carrier offset, cycles/sample.")] = 0.01,
+    max_cfo: Annotated[float, typer.Option(help="Max carrier offset, cycles/sample.")] = 0.0025,
     max_sro_ppm: Annotated[float, typer.Option(help="Max sample-rate offset, ppm.")] = 100.0,
     seed: Annotated[int, typer.Option(help="Seed: the same settings and seed give the same bits.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
@@ -155,7 +155,8 @@ def parse_bands(text: str | None) -> dict[str, tuple[float, float]] | None:
             lo, hi = span.split(":")
             out[name.strip()] = (float(lo), float(hi))
     except ValueError:
-        raise UsageError(f"cannot parse --bands '{text}': use name=lo:hi,... e.g. low=-14:-6,mid=-4:6,high=10:inf") from None
+        raise UsageError(f"cannot parse --bands '{text}': use name=lo:hi,... "
+                         "e.g. low=-14:-6,mid=-4:6,high=10:inf") from None
     return out
 
 
@@ -251,3 +252,137 @@ def compare_cmd(
                           *[f"{r['bands'][b]:.4f}" for b in ("low", "mid", "high")],
                           *[f"{r['delta'][k]:+.4f}" for k in ("val_acc", "low", "mid", "high")])
         console.print(table)
+
+
+@app.command("eval-engine")
+@user_errors
+def eval_engine_cmd(
+    model: Annotated[Path, typer.Argument(help="Exported engine: .onnx, .engine, .plan, or a .pt checkpoint.")],
+    data: Annotated[Path | None, Opt(help="Dataset (default: the one the run trained on).")] = None,
+    run: Annotated[Path | None, Opt(help="Training run directory to compare with "
+                                         "(default: the metrics inside the engine).")] = None,
+    split: Annotated[str, Opt(help="val (the run's own validation frames), test or all.")] = "val",
+    provider: Annotated[str, Opt(help="auto, cpu, cuda or tensorrt.")] = "auto",
+    tolerance_pp: Annotated[float | None, Opt(help="Allowed accuracy drift in percentage points "
+                                                   "(default fp32 0.1, fp16 0.5, int8 1.0).")] = None,
+    report: Annotated[Path | None, Opt(help="Directory for report.json, report.md and per_snr.png.")] = None,
+    batch_size: Annotated[int, Opt(help="Frames per engine call.")] = 512,
+    progress: Annotated[bool, Opt(help="Show a progress bar.")] = True,
+) -> None:
+    """Per-SNR accuracy of an exported engine vs the training metrics; exit code 1 on drift."""
+    from amc.eval.engine_eval import EvalSettings, evaluate_engine
+    from amc.eval.report import to_markdown
+
+    if batch_size <= 0:
+        raise UsageError(f"--batch-size must be > 0, got {batch_size}")
+    r = evaluate_engine(EvalSettings(model=str(model), data=str(data) if data else None,
+                                     run=str(run) if run else None, split=split, provider=provider,
+                                     tolerance_pp=tolerance_pp, report_dir=str(report) if report else None,
+                                     batch_size=batch_size, progress=progress))
+    console.print(to_markdown(r), markup=False, highlight=False)
+    if not r["passed"]:
+        raise typer.Exit(1)
+
+
+# -- amc serve / bench ------------------------------------------------------------------------
+def batch_sizes(text: str) -> list[int]:
+    """'1,8,64,256' -> [1, 8, 64, 256]."""
+    try:
+        sizes = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise UsageError(f"cannot parse --batch '{text}': use positive integers, e.g. 1,8,64,256")
+    return sizes
+
+
+@app.command("serve")
+@user_errors
+def serve_cmd(
+    model: Annotated[Path, typer.Argument(help="Model: .onnx, .engine, .pt or a run directory.")],
+    host: Annotated[str, Opt(help="Interface to bind (0.0.0.0 to listen on all).")] = "127.0.0.1",
+    port: Annotated[int, Opt(help="TCP port.")] = 8000,
+    max_batch: Annotated[int, Opt(help="Most frames per engine call (dynamic batching).")] = 256,
+    max_delay_ms: Annotated[float, Opt(help="Longest wait to gather a batch, ms.")] = 2.0,
+    provider: Annotated[str, Opt(help="auto, cpu, cuda or tensorrt.")] = "auto",
+    threads: Annotated[int | None, Opt(help="Engine CPU threads (default: the runtime's).")] = None,
+) -> None:
+    """Serve a model over HTTP: POST /v1/classify, /healthz, /readyz, /v1/model, /metrics."""
+    from amc.serve.server import serve
+
+    if max_batch < 1 or max_delay_ms < 0 or not 0 <= port < 65536:
+        raise UsageError("--max-batch must be >= 1, --max-delay-ms >= 0 and --port in 0..65535")
+    if not model.exists():
+        raise UsageError(f"{model}: no such model file or run directory")
+    console.print(f"serving {model} on http://{host}:{port} (max batch {max_batch}, max delay {max_delay_ms:g} ms)")
+    try:
+        serve(str(model), host=host, port=port, max_batch=max_batch, max_delay_ms=max_delay_ms, provider=provider,
+              threads=threads)
+    except ValueError as e:  # a model the runtime refuses (CheckpointError, unknown suffix, ...)
+        raise UsageError(str(e)) from None
+
+
+@app.command("bench")
+@user_errors
+def bench_cmd(
+    model: Annotated[Path, typer.Argument(help="Model: .onnx, .engine, .pt or a run directory.")],
+    batch: Annotated[str, Opt(help="Batch sizes, comma-separated.")] = "1,8,64,256",
+    seconds: Annotated[float, Opt(help="Timed seconds per batch size (warm-up excluded).")] = 2.0,
+    compare_torch: Annotated[Path | None, Opt(help="Checkpoint or run dir to time torch eager against.")] = None,
+    threads: Annotated[int | None, Opt(help="CPU threads (default: the runtime's).")] = None,
+    provider: Annotated[str, Opt(help="auto, cpu, cuda or tensorrt.")] = "auto",
+    json_out: Annotated[Path | None, Opt("--json", help="Also write the result as JSON here.")] = None,
+) -> None:
+    """Latency p50/p90/p99 and frames/s per batch size (optionally against torch eager)."""
+    import json
+
+    from amc.serve.bench import bench, print_bench
+
+    if seconds <= 0:
+        raise UsageError(f"--seconds must be > 0, got {seconds}")
+    for p in (model, compare_torch):
+        if p is not None and not p.exists():
+            raise UsageError(f"{p}: no such model file or run directory")
+    try:
+        result = bench(model, batches=batch_sizes(batch), seconds=seconds, compare_torch=compare_torch,
+                       threads=threads, provider=provider)
+    except ValueError as e:  # a model the runtime refuses, or a batch over the engine's max
+        raise UsageError(str(e)) from None
+    print_bench(result, console)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, indent=2) + "\n")
+        console.print(f"wrote {json_out}")
+
+
+# -- amc export -------------------------------------------------------------------------------
+@app.command("export")
+@user_errors
+def export_cmd(
+    source: Annotated[Path, typer.Argument(help="Run directory (its best.pt) or checkpoint file.")],
+    format: Annotated[str, Opt("--format", help="onnx, tensorrt, triton or triton-tensorrt.")] = "onnx",
+    precision: Annotated[str, Opt(help="fp32, fp16, int8 (static QDQ) or int8-dynamic (ONNX Runtime CPU).")] = "fp32",
+    out: Annotated[Path | None, Opt(help="Output file / repository (default: beside the checkpoint).")] = None,
+    opset: Annotated[int, Opt(help="ONNX opset.")] = 17,
+    max_batch: Annotated[int, Opt(help="Largest batch (TensorRT profile, Triton max_batch_size).")] = 256,
+    force: Annotated[bool, Opt(help="Keep the artifact even if its parity check fails.")] = False,
+    data: Annotated[Path | None, Opt(help="Training dataset, if it moved (parity and calibration frames).")] = None,
+    calib_frames: Annotated[int, Opt(help="int8 calibration frames from the training split.")] = 512,
+    plain: Annotated[bool, Opt(help="TensorRT: bare .plan (for Triton / trtexec) plus a sidecar .json.")] = False,
+    with_denoised: Annotated[bool, Opt(help="Add the denoised frame (B, 2, L) as an output.")] = False,
+    simplify: Annotated[bool, Opt("--simplify/--no-simplify", help="Simplify with onnxslim if installed.")] = True,
+) -> None:
+    """Export a run to ONNX / TensorRT / Triton, verified against PyTorch on validation frames."""
+    from amc.export import ExportError, export
+    from amc.export.parity import summary_line
+
+    try:
+        r = export(source, fmt=format, precision=precision, out=out, opset=opset, max_batch=max_batch, force=force,
+                   data=data, calib_frames=calib_frames, plain=plain, with_denoised=with_denoised,
+                   simplify=simplify)
+    except ExportError as e:  # printed without markup: messages name extras like 'amc[trt]'
+        err_console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    for line in [f"wrote {r.path} ({r.format}, {r.precision})", summary_line(r.parity, r.precision),
+                 *[f"note: {n}" for n in r.notes]]:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)

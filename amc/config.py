@@ -77,7 +77,7 @@ class SynthConfig:
     frame_length: int | None = None  # samples per frame; None = the class set's (128 / 1024)
     sps: int = 8  # samples per symbol for digital modulations
     rolloff: float = 0.35  # RRC roll-off for linear modulations
-    max_cfo: float = 0.01  # max |carrier-frequency offset|, cycles/sample
+    max_cfo: float = 0.0025  # max |carrier-frequency offset|, cycles/sample (RML2016: 500 Hz at 200 kHz)
     max_sro_ppm: float = 100.0  # max |sample-rate offset|, parts per million
     random_phase: bool = True  # uniform random carrier phase
     fading: str = "rician"  # none, rayleigh or rician multipath

@@ -80,7 +80,8 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
     try:
         model.load_state_dict(ckpt["model_state"])
     except RuntimeError as e:
-        raise CheckpointError(f"checkpoint weights do not fit its model config ({str(e).splitlines()[0][:160]})") from None
+        first = str(e).splitlines()[0][:160]
+        raise CheckpointError(f"checkpoint weights do not fit its model config ({first})") from None
     model.eval()
     return model
 
@@ -95,6 +96,7 @@ def describe(ckpt: dict[str, Any]) -> dict[str, Any]:
         "normalisation": ckpt.get("normalisation", NORMALISATION),
         "train_metrics": ckpt.get("metrics", {}),
         "split": ckpt.get("split", {}),
+        "dataset": ckpt.get("dataset", ""),
         "model_config": dict(ckpt["model_config"]),
         "preset": ckpt.get("train_config", {}).get("preset", ""),
         "epoch": int(ckpt.get("epoch", 0)),

@@ -71,9 +71,15 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
 
 
-def _tensor_batch(b: tuple, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+Tensors = tuple[torch.Tensor, "torch.Tensor | None", torch.Tensor, torch.Tensor]
+
+
+def _tensor_batch(b: tuple, device: torch.device) -> Tensors:
     x, clean, labels, snr = b
-    t = (lambda a: torch.as_tensor(a).to(device, non_blocking=True))
+
+    def t(a: Any) -> torch.Tensor:
+        return torch.as_tensor(a).to(device, non_blocking=True)
+
     return t(x).float(), (t(clean).float() if clean is not None else None), t(labels).long(), t(snr).float()
 
 
@@ -256,10 +262,10 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
                 scaler.update()
                 sched.step()
                 for k in LOSS_TERMS:
-                    sums[k] += float(res[k]) * len(y)
+                    sums[k] += float(res[k].detach()) * len(y)
                 correct += int((res["acc_logits"].argmax(1) == y).sum())
                 seen += len(y)
-                bar.advance(float(res["total"]))
+                bar.advance(float(res["total"].detach()))
             train_time = time.perf_counter() - t0
             if rank != 0:
                 if _stop_signal(distributed, False):
@@ -307,7 +313,8 @@ def _finish(out: Path, history: list[dict], best_epoch: int, cfg: TrainConfig, m
             run_stats: MixupStats) -> dict[str, Any]:
     best_row = history[best_epoch - 1]
     best_val = json.loads((out / "best_val.json").read_text())
-    summary = {**meta, "band_edges": meta["bands"], "run": str(out), "preset": cfg.preset, "best_epoch": best_epoch, "best_val_acc": best_row["val_acc"],
+    summary = {**meta, "band_edges": meta["bands"], "run": str(out), "preset": cfg.preset,
+               "best_epoch": best_epoch, "best_val_acc": best_row["val_acc"],
                "select_metric": cfg.select_metric, "per_snr": best_row["per_snr"],
                "bands": band_means(best_row["per_snr"], cfg.bands), "epochs_run": len(history),
                "last_val_acc": history[-1]["val_acc"], "mixup": run_stats.summary()}
