@@ -41,8 +41,8 @@ def test_mixed_ce_is_the_lam_weighted_sum():
     m = mix(torch.randn(8, 2, 4), y, torch.zeros(8), 0.4, 1.0, None, np.random.default_rng(2))
     ce = torch.nn.functional.cross_entropy
     lam = m.lam_batch
-    assert mixed_ce(logits, m).item() == pytest.approx(lam * ce(logits, y).item() + (1 - lam) * ce(logits, y[m.perm]).item(),
-                                                       rel=1e-5)
+    expected = lam * ce(logits, y).item() + (1 - lam) * ce(logits, y[m.perm]).item()
+    assert mixed_ce(logits, m).item() == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.parametrize("cls_only", [True, False])
