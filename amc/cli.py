@@ -284,6 +284,39 @@ def eval_engine_cmd(
         raise typer.Exit(1)
 
 
+@app.command("quickstart")
+@user_errors
+def quickstart_cmd(
+    out: Annotated[Path, Opt(help="Folder for the data, run, exports and reports.")] = Path("runs/quickstart"),
+    epochs: Annotated[int, Opt(help="Training epochs.")] = 4,
+    frames: Annotated[int, Opt(help="Frames per (class, SNR) of the synthetic dataset.")] = 40,
+    int8: Annotated[bool, Opt(help="Also export and check an int8 model.")] = True,
+    overwrite: Annotated[bool, Opt(help="Replace an existing quickstart folder.")] = False,
+) -> None:
+    """data -> train -> export -> eval-engine -> bench on a small embedded default (minutes on a CPU)."""
+    from amc.quickstart import QuickstartConfig, quickstart
+
+    if epochs <= 0 or frames <= 0:
+        raise UsageError("--epochs and --frames must be > 0")
+    made = quickstart(QuickstartConfig(out=str(out), epochs=epochs, frames_per_class_snr=frames, int8=int8,
+                                       overwrite=overwrite), say=lambda m: console.print(f"[bold]{m}[/]"))
+    t = made["train"]
+    table = Table("artifact", "where", "result", title="amc quickstart")
+    table.add_row("dataset", made["data"]["path"], f"{made['data']['frames']} frames")
+    table.add_row("training run", t["run"], f"best val_acc {t['best_val_acc']:.4f} (epoch {t['best_epoch']}); "
+                  + ", ".join(f"{b} {v:.3f}" for b, v in t["bands"].items()))
+    for p, e in made["exports"].items():
+        ev = made["eval"][p]
+        table.add_row(f"ONNX {p}", e["path"], f"engine acc {ev['engine_acc']:.4f} vs train {ev['train_acc']:.4f} "
+                      f"({ev['delta_pp']:+.2f} pp): {'PASS' if ev['passed'] else 'DRIFT'}")
+    for row in made["bench"]["engine"]:
+        table.add_row(f"bench batch {row['batch']}", "ONNX Runtime fp32",
+                      f"p50 {row['p50_ms']:.2f} ms, {row['frames_per_s']:.0f} frames/s")
+    console.print(table)
+    if not all(e["passed"] for e in made["eval"].values()):
+        raise typer.Exit(1)
+
+
 # -- amc serve / bench ------------------------------------------------------------------------
 def batch_sizes(text: str) -> list[int]:
     """'1,8,64,256' -> [1, 8, 64, 256]."""
