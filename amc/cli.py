@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 import amc
-from amc.config import ConfigError
+from amc.config import AmcError
 
 app = typer.Typer(help="Automatic modulation classification: data, training, export, verified engines.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -37,11 +37,9 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from amc.data.io import DataError
-
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, DataError, UsageError, FileExistsError, PermissionError) as e:
+        except (AmcError, UsageError, FileExistsError, PermissionError) as e:
             err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except OSError as e:

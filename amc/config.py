@@ -33,7 +33,14 @@ DEFAULT_BANDS: dict[str, tuple[float, float]] = {
 }
 
 
-class ConfigError(ValueError):
+class AmcError(ValueError):
+    """Bad input from the user (a value, a file, a frame): one line naming the problem and the fix.
+
+    The CLI prints these as `error: ...` with exit code 2; anything else is a bug and keeps its traceback.
+    """
+
+
+class ConfigError(AmcError):
     """A configuration value or key is invalid; the message names it and the fix."""
 
 

@@ -31,12 +31,12 @@ from typing import Any
 import h5py
 import numpy as np
 
-from amc.config import RML2016_CLASSES, RML2018_CLASSES
+from amc.config import RML2016_CLASSES, RML2018_CLASSES, AmcError
 
 LABEL_CHUNK = 65536  # rows of Y decoded at a time
 
 
-class DataError(ValueError):
+class DataError(AmcError):
     """A dataset file is missing, corrupted or malformed; the message names the file and the fix."""
 
 

@@ -16,14 +16,14 @@ from typing import Any
 
 import torch
 
-from amc.config import ModelConfig, from_dict
+from amc.config import AmcError, ModelConfig, from_dict
 from amc.data.io import atomic_path
 
 FORMAT = "amc-checkpoint/1"
 NORMALISATION = "per-frame unit mean power (in graph)"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(AmcError):
     """A checkpoint is missing, corrupted, untrusted or from another model."""
 
 
