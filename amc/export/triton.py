@@ -1,0 +1,117 @@
+"""Triton Inference Server model repositories: ``REPO/NAME/1/model.onnx`` (or ``model.plan``),
+``REPO/NAME/config.pbtxt`` and ``REPO/NAME/labels.txt``.
+
+The config declares ``max_batch_size`` (Triton adds the batch axis itself), input ``iq`` TYPE_FP32
+dims [2, L], outputs ``logits`` / ``probs`` dims [C] (probs carries ``labels.txt`` for Triton's
+classification extension) and ``eta`` / ``snr_db``. Those two are (B,) in amc's graph, i.e. nothing
+per frame beyond the batch axis, which Triton cannot express as empty dims; they are declared dims [1]
+with ``reshape: { shape: [ ] }``, Triton's documented idiom for a batch-only tensor, so clients get
+(B, 1) and the model keeps (B,). Dynamic batching prefers full batches with a short queue delay;
+``instance_group`` leaves the device kind to Triton (GPU when present, else CPU). For ONNX on GPU the
+TensorRT execution accelerator can be switched on (``gpu_accelerator="FP16"``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from amc.export import ExportJob
+
+MODEL_NAME = "amc"
+PLATFORMS = {".onnx": "onnxruntime_onnx", ".plan": "tensorrt_plan"}
+QUEUE_DELAY_US = 100
+
+
+def _tensor(name: str, dims: list[int], extra: str = "") -> str:
+    return f'  {{\n    name: "{name}"\n    data_type: TYPE_FP32\n    dims: [ {", ".join(map(str, dims))} ]\n{extra}  }}'
+
+
+def config_pbtxt(meta: dict[str, Any], platform: str, max_batch: int, name: str = MODEL_NAME,
+                 preferred: list[int] | None = None, queue_delay_us: int = QUEUE_DELAY_US, instances: int = 1,
+                 gpu_accelerator: str | None = None) -> str:
+    """The text of config.pbtxt for an amc model (protobuf text format of Triton's ModelConfig)."""
+    length, n_classes = int(meta["frame_length"]), len(meta["classes"])
+    outputs = [_tensor("logits", [n_classes]),
+               _tensor("probs", [n_classes], '    label_filename: "labels.txt"\n'),
+               _tensor("eta", [1], "    reshape: { shape: [ ] }\n"),
+               _tensor("snr_db", [1], "    reshape: { shape: [ ] }\n")]
+    if "denoised" in meta.get("outputs", []):
+        outputs.append(_tensor("denoised", [2, length]))
+    preferred = preferred or sorted({min(64, max_batch), max_batch})
+    lines = [
+        f'name: "{name}"', f'platform: "{platform}"', f"max_batch_size: {max_batch}",
+        "input [\n" + _tensor("iq", [2, length]) + "\n]",
+        "output [\n" + ",\n".join(outputs) + "\n]",
+        "dynamic_batching {\n  preferred_batch_size: [ " + ", ".join(map(str, preferred)) + " ]\n"
+        f"  max_queue_delay_microseconds: {queue_delay_us}\n}}",
+        f"instance_group [\n  {{\n    count: {instances}\n  }}\n]",
+    ]
+    if gpu_accelerator and platform == "onnxruntime_onnx":
+        lines.append(
+            "optimization {\n  execution_accelerators {\n    gpu_execution_accelerator : [ {\n"
+            '      name : "tensorrt"\n'
+            f'      parameters {{ key: "precision_mode" value: "{gpu_accelerator}" }}\n'
+            '      parameters { key: "max_workspace_size_bytes" value: "1073741824" }\n'
+            "    } ]\n  }\n}")
+    return "\n".join(lines) + "\n"
+
+
+def write_repository(repo: str | Path, model: str | Path, meta: dict[str, Any], name: str = MODEL_NAME,
+                     **config: Any) -> Path:
+    """Copy a model file into REPO/NAME/1/ and write config.pbtxt and labels.txt; returns REPO/NAME."""
+    from amc.export.metadata import sidecar
+
+    model = Path(model)
+    model_dir = Path(repo) / name
+    version = model_dir / "1"
+    version.mkdir(parents=True, exist_ok=True)
+    target = version / f"model{model.suffix}"
+    if model.resolve() != target.resolve():
+        shutil.copyfile(model, target)
+        if model.suffix == ".plan" and sidecar(model).is_file():
+            shutil.copyfile(sidecar(model), sidecar(target))
+    write_config(model_dir, meta, PLATFORMS[model.suffix], name=name, **config)
+    return model_dir
+
+
+def write_config(model_dir: Path, meta: dict[str, Any], platform: str, name: str = MODEL_NAME,
+                 **config: Any) -> None:
+    max_batch = int(config.pop("max_batch", meta.get("max_batch", 256)))
+    (model_dir / "config.pbtxt").write_text(config_pbtxt(meta, platform, max_batch, name=name, **config))
+    (model_dir / "labels.txt").write_text("".join(f"{c}\n" for c in meta["classes"]))
+
+
+def _build(job: ExportJob, suffix: str) -> None:
+    model_dir = job.out / MODEL_NAME
+    (model_dir / "1").mkdir(parents=True, exist_ok=True)
+    repo, plain = job.out, job.plain
+    job.out = model_dir / "1" / f"model{suffix}"
+    try:
+        if suffix == ".onnx":
+            from amc.export.onnx import build_onnx
+
+            build_onnx(job)
+        else:
+            from amc.export.tensorrt import build_tensorrt
+
+            job.plain = True
+            build_tensorrt(job)
+    finally:
+        job.out, job.plain = repo, plain
+    accelerator = "FP16" if job.precision == "fp16" and suffix == ".onnx" else None
+    write_config(model_dir, job.metadata, PLATFORMS[suffix], max_batch=job.max_batch, gpu_accelerator=accelerator)
+    job.notes.append(f"Triton repository: {MODEL_NAME}/config.pbtxt ({PLATFORMS[suffix]}, max_batch_size "
+                     f"{job.max_batch}); eta / snr_db are served as (B, 1) via reshape")
+
+
+def build_triton_onnx(job: ExportJob) -> None:
+    """Format 'triton': a repository serving the ONNX file with onnxruntime_onnx."""
+    _build(job, ".onnx")
+
+
+def build_triton_tensorrt(job: ExportJob) -> None:
+    """Format 'triton-tensorrt': a repository serving a bare TensorRT plan with tensorrt_plan."""
+    _build(job, ".plan")

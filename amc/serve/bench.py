@@ -1,0 +1,113 @@
+"""Engine micro-benchmark: latency percentiles and frames/s per batch size.
+
+`bench()` loads an engine (any format `Engine.load` reads), warms it up, then times back-to-back
+`engine.run` calls on fixed random frames for `seconds` per batch size. Warm-up calls are not
+timed. With `compare_torch` (a checkpoint or run directory) the same loop times torch eager on
+the same frames, and the result carries the speed-up per batch size. Threads are stated in the
+result: the value asked for, or None for the runtime's default, with the machine's CPU count.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+WARMUP_ITERS = 3  # untimed calls per batch size after Engine.warmup
+MIN_ITERS = 5  # timed calls per batch size even when `seconds` runs out first
+MAX_ITERS = 100_000
+
+
+def random_frames(batch: int, frame_length: int, seed: int = 0) -> np.ndarray:
+    """Unit-power Gaussian IQ frames, float32 (batch, 2, L)."""
+    x = np.random.default_rng(seed).standard_normal((batch, 2, frame_length)).astype(np.float32)
+    return x / np.sqrt((x**2).sum(1).mean(-1))[:, None, None]
+
+
+def time_calls(fn: Any, x: np.ndarray, seconds: float, min_iters: int = MIN_ITERS,
+               warmup_iters: int = WARMUP_ITERS) -> dict[str, Any]:
+    """Call fn(x) back to back for `seconds` (after untimed warm-up calls); latency stats in ms."""
+    for _ in range(warmup_iters):
+        fn(x)
+    times: list[float] = []
+    end = time.perf_counter() + seconds
+    while (time.perf_counter() < end or len(times) < min_iters) and len(times) < MAX_ITERS:
+        t0 = time.perf_counter()
+        fn(x)
+        times.append(time.perf_counter() - t0)
+    t = np.asarray(times) * 1000.0
+    p50, p90, p99 = np.percentile(t, [50, 90, 99])
+    return {"batch": len(x), "iterations": len(t), "p50_ms": float(p50), "p90_ms": float(p90),
+            "p99_ms": float(p99), "mean_ms": float(t.mean()), "min_ms": float(t.min()),
+            "frames_per_s": float(len(x) * len(t) / (t.sum() / 1000.0))}
+
+
+def bench_engine(engine: Any, batches: Sequence[int], seconds: float, seed: int = 0) -> list[dict[str, Any]]:
+    """Rows of `time_calls` for one loaded engine, one per batch size."""
+    cap = int(getattr(engine, "max_batch", 0) or 0)
+    too_big = [b for b in batches if cap and b > cap]
+    if too_big:
+        raise ValueError(f"batch size(s) {too_big} exceed the engine's max_batch {cap}")
+    engine.warmup(tuple(batches))
+    return [time_calls(engine.run, random_frames(b, engine.frame_length, seed), seconds) for b in batches]
+
+
+def bench(model_path: str | os.PathLike[str], batches: Sequence[int] = (1, 8, 64, 256), seconds: float = 2.0,
+          compare_torch: str | os.PathLike[str] | None = None, threads: int | None = None,
+          provider: str = "auto") -> dict[str, Any]:
+    """Latency p50/p90/p99 and frames/s per batch size for the engine at `model_path`.
+
+    Returns {"model", "backend", "precision", "frame_length", "threads", "cpu_count", "seconds",
+    "engine": [rows], "torch": [rows] | None, "speedup": [{batch, x}] | None}.
+    """
+    from amc.serve.runtime import Engine
+
+    batches = [int(b) for b in batches]
+    if not batches or min(batches) < 1:
+        raise ValueError(f"batch sizes must be >= 1, got {batches}")
+    if seconds <= 0:
+        raise ValueError(f"seconds must be > 0, got {seconds}")
+    engine = Engine.load(model_path, provider=provider, threads=threads)
+    result: dict[str, Any] = {
+        "model": str(model_path), "backend": engine.backend, "precision": engine.precision,
+        "frame_length": int(engine.frame_length), "threads": threads, "cpu_count": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(), "seconds": seconds,
+        "engine": bench_engine(engine, batches, seconds), "torch": None, "speedup": None,
+    }
+    if compare_torch is not None:
+        ref = Engine.load(compare_torch, provider=provider, threads=threads)
+        if ref.frame_length != engine.frame_length:
+            raise ValueError(f"{compare_torch} takes frames of {ref.frame_length} samples, "
+                             f"{Path(model_path).name} takes {engine.frame_length}")
+        result["torch"] = bench_engine(ref, batches, seconds)
+        result["torch_backend"] = ref.backend
+        result["speedup"] = [{"batch": e["batch"], "x": e["frames_per_s"] / t["frames_per_s"]}
+                             for e, t in zip(result["engine"], result["torch"])]
+    return result
+
+
+def print_bench(result: dict[str, Any], console: Any = None) -> None:
+    """A rich table of a `bench()` result."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    threads = result["threads"] if result["threads"] else f"default ({result['cpu_count']} CPUs)"
+    speed = {s["batch"]: s["x"] for s in result.get("speedup") or []}
+    columns = ["engine", "batch", "p50 ms", "p90 ms", "p99 ms", "frames/s", "calls"] + (["vs torch"] if speed else [])
+    table = Table(*columns, title=f"{result['model']}: {result['backend']} {result['precision']}, threads {threads}, "
+                                  f"{result['seconds']:g} s per batch size (warm-up excluded)")
+    table.columns[0].no_wrap = True
+    for name, rows in ((result["backend"], result["engine"]), ("torch eager", result.get("torch") or [])):
+        for r in rows:
+            cells = [name, str(r["batch"]), f"{r['p50_ms']:.2f}", f"{r['p90_ms']:.2f}", f"{r['p99_ms']:.2f}",
+                     f"{r['frames_per_s']:,.0f}", str(r["iterations"])]
+            if speed:
+                cells.append(f"{speed[r['batch']]:.2f}x" if name != "torch eager" else "")
+            table.add_row(*cells)
+    console.print(table)

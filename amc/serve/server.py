@@ -1,0 +1,372 @@
+"""The HTTP service: FastAPI over one Engine, with dynamic batching and Prometheus metrics.
+
+    POST /v1/classify   JSON {"iq": [[I...], [Q...]]} or {"iq": [[[I...], [Q...]], ...]}, optional "top_k";
+                        or application/octet-stream: float32 little-endian (B, 2, L), header X-Batch-Size: B
+                        (top_k as a query parameter). Answer: {"predictions": [...], "model": {...}}.
+    GET  /healthz       the process is alive
+    GET  /readyz        200 once the engine is loaded and warmed up, 503 before and while shutting down
+    GET  /v1/model      classes, frame length, precision, backend, training metrics
+    GET  /metrics       Prometheus text format
+
+Status codes for bad input (the body is always {"error": "..."}; the service keeps serving):
+400 the body cannot be read as a request (malformed JSON, no "iq", X-Batch-Size missing, byte count
+not B*2*L*4); 413 body over max_body_bytes or more frames than max_request_frames; 415 a content
+type other than JSON or octet-stream; 422 readable but wrong frames (rank, I/Q rows, frame length,
+empty batch, non-numbers, NaN/Inf) or a bad top_k; 503 shutting down.
+
+fastapi, uvicorn and prometheus_client are imported here only, inside the functions that need them.
+"""
+
+import asyncio
+import json
+import logging
+import math
+import time
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+
+from amc.serve.batcher import Batcher, BatcherClosed
+
+log = logging.getLogger("amc.serve")
+
+JSON_TYPE = "application/json"
+BINARY_TYPE = "application/octet-stream"
+OFFLOAD_PARSE_BYTES = 256 * 1024  # parse bodies above this size in a worker thread
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ApiError(Exception):
+    """A request the service refuses: HTTP status, a metrics kind and a one-line message."""
+
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.kind, self.message = status, kind, message
+
+
+# -- request parsing (pure functions: bytes in, frames out) ----------------------------------------
+def check_frames(x: np.ndarray, frame_length: int) -> np.ndarray:
+    """(2, L) or (B, 2, L) numbers -> finite float32 (B, 2, L), or ApiError(422) naming the problem.
+
+    JSON integers are taken as numbers (JSON has one number type); Engine.predict's refusal of
+    integer arrays is about SDR sample dtypes, which the binary form (float32 only) cannot carry.
+    """
+    if x.dtype.kind not in "iuf":
+        raise ApiError(422, "bad_values", "iq must hold numbers only")
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3:
+        raise ApiError(422, "bad_rank", f"iq must be one frame (2, {frame_length}) or a batch (B, 2, {frame_length}); "
+                                        f"got rank {x.ndim}, shape {tuple(x.shape)}")
+    if x.shape[0] < 1:
+        raise ApiError(422, "empty", "iq holds no frames (batch size 0)")
+    if x.shape[1] != 2:
+        raise ApiError(422, "bad_shape", f"each frame needs 2 rows (I and Q), got {x.shape[1]} "
+                                         f"(shape {tuple(x.shape)}, expected (B, 2, {frame_length}))")
+    if x.shape[2] != frame_length:
+        raise ApiError(422, "frame_length", f"frame length {x.shape[2]} does not match the model's {frame_length} "
+                                            f"(expected (B, 2, {frame_length}))")
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = x.astype(np.float32, copy=False)
+    finite = np.isfinite(x).all(axis=(1, 2))
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise ApiError(422, "non_finite", f"iq holds NaN or Inf (or values beyond float32) in frame(s) "
+                                          f"{bad[:5].tolist()}{' ...' if len(bad) > 5 else ''}")
+    return np.ascontiguousarray(x)
+
+
+def parse_top_k(value: Any, num_classes: int) -> int:
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise ApiError(422, "bad_top_k", f"top_k must be an integer in 1..{num_classes}, got '{value}'") from None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= num_classes:
+        raise ApiError(422, "bad_top_k", f"top_k must be an integer in 1..{num_classes}, got {value!r}")
+    return value
+
+
+def parse_json(body: bytes, frame_length: int) -> tuple[np.ndarray, Any]:
+    """JSON body -> (frames, top_k or None). Python's json reads NaN / Infinity literals; they are refused."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(400, "bad_json", f"malformed JSON: {str(e).splitlines()[0][:120]}") from None
+    except RecursionError:
+        raise ApiError(400, "bad_json", "malformed JSON: nested too deeply") from None
+    if not isinstance(doc, dict) or "iq" not in doc:
+        raise ApiError(400, "bad_json", 'expected a JSON object {"iq": [[I...], [Q...]]} or {"iq": [frames...]}')
+    try:
+        x = np.array(doc["iq"])
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        raise ApiError(422, "bad_shape", f"iq is ragged or holds non-numbers; expected (2, {frame_length}) "
+                                         f"or (B, 2, {frame_length}) numbers") from None
+    return check_frames(x, frame_length), doc.get("top_k")
+
+
+def parse_binary(body: bytes, batch_header: str | None, frame_length: int, max_frames: int) -> np.ndarray:
+    """float32 little-endian (B, 2, L) with B in X-Batch-Size -> frames."""
+    if batch_header is None:
+        raise ApiError(400, "bad_header", "binary requests need an X-Batch-Size header (frames in the body)")
+    try:
+        b = int(batch_header)
+    except ValueError:
+        raise ApiError(400, "bad_header", f"X-Batch-Size must be an integer, got '{batch_header[:40]}'") from None
+    if b < 1:
+        raise ApiError(422, "empty", f"X-Batch-Size must be >= 1, got {b}")
+    if b > max_frames:
+        raise ApiError(413, "batch_limit", f"{b} frames in one request; the limit is {max_frames}")
+    expected = b * 2 * frame_length * 4
+    if len(body) != expected:
+        if len(body) and len(body) % (b * 8) == 0:
+            raise ApiError(422, "frame_length", f"frame length {len(body) // (b * 8)} does not match the model's "
+                                                f"{frame_length} ({len(body)} bytes for {b} frames; expected "
+                                                f"{expected} = {b}*2*{frame_length}*4)")
+        raise ApiError(400, "byte_count", f"expected {expected} bytes ({b}*2*{frame_length}*4, float32 little-endian "
+                                          f"(B, 2, L)), got {len(body)}")
+    x = np.frombuffer(body, dtype="<f4").reshape(b, 2, frame_length)
+    return check_frames(x, frame_length)
+
+
+def answer(out: dict[str, np.ndarray], classes: list[str], top_k: int) -> list[dict[str, Any]]:
+    """Engine outputs for n frames -> one JSON-ready dict per frame."""
+    probs = out["probs"]
+    if not (np.isfinite(probs).all() and np.isfinite(out["eta"]).all() and np.isfinite(out["snr_db"]).all()):
+        raise ApiError(422, "non_finite_output", "the model produced non-finite outputs for this input "
+                                                 "(extreme sample values?)")
+    index = out["logits"].argmax(axis=-1)  # as Engine.predict
+    order = np.argsort(-probs, axis=-1, kind="stable")[:, :top_k]
+    return [{"label": classes[int(index[i])], "index": int(index[i]),
+             "top_k": [{"label": classes[int(j)], "prob": float(probs[i, j])} for j in order[i]],
+             "eta": float(out["eta"][i]), "snr_db": float(out["snr_db"][i])} for i in range(len(probs))]
+
+
+def jsonable(obj: Any) -> Any:
+    """numpy scalars/arrays to Python; non-finite floats to 'inf' / '-inf' / 'nan' (strict JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if obj is None or isinstance(obj, str | int | float | bool):
+        return obj
+    return str(obj)
+
+
+# -- metrics ----------------------------------------------------------------------------------------
+class Metrics:
+    """The service's Prometheus metrics, in a registry of its own (one per app)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = r = CollectorRegistry()
+        self.requests = Counter("amc_requests", "Classification requests by HTTP status.", ["status"], registry=r)
+        self.frames = Counter("amc_frames", "Frames classified.", registry=r)
+        self.errors = Counter("amc_errors", "Refused or failed classification requests by kind.", ["kind"],
+                              registry=r)
+        self.batch_size = Histogram("amc_batch_size", "Frames per engine call.", buckets=BATCH_BUCKETS, registry=r)
+        self.engine_seconds = Histogram("amc_engine_seconds", "Seconds per engine call.", buckets=LATENCY_BUCKETS,
+                                        registry=r)
+        self.latency = Histogram("amc_request_latency_seconds", "Seconds from request to response (classify).",
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.queued = Gauge("amc_queued_frames", "Frames waiting for the engine.", registry=r)
+        self.ready = Gauge("amc_ready", "1 when the engine is warmed up and the service takes requests.", registry=r)
+
+    def on_batch(self, size: int, seconds: float) -> None:
+        self.batch_size.observe(size)
+        self.engine_seconds.observe(seconds)
+
+    def value(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """One sample's value (0 when absent), e.g. value('amc_batch_size_count')."""
+        return self.registry.get_sample_value(name, labels or {}) or 0.0
+
+
+# -- the app ----------------------------------------------------------------------------------------
+async def read_body(request: Any, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "too_large", f"body of {int(declared)} bytes is over the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "too_large", f"body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(engine: Any, max_batch: int = 256, max_delay_ms: float = 2.0, max_body_bytes: int = 32 << 20,
+               top_k: int = 3, max_request_frames: int = 4096, warmup: bool = True) -> Any:
+    """A FastAPI app serving `engine` (an amc.serve.runtime.Engine or anything with its interface).
+
+    The engine runs behind a dynamic batcher (at most `max_batch` frames, or the engine's own
+    max_batch if smaller, per call; `max_delay_ms` of gathering). Warm-up runs in the background
+    at startup; /readyz answers 503 until it is done. Shutdown drains queued requests.
+    """
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, Response
+    from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
+
+    from amc.serve.runtime import InputError
+
+    classes = list(engine.classes)
+    frame_length = int(engine.frame_length)
+    batch = max(1, min(int(max_batch), int(getattr(engine, "max_batch", max_batch) or max_batch)))
+    default_k = max(1, min(int(top_k), len(classes)))
+    metrics = Metrics()
+    batcher = Batcher(engine.run, max_batch=batch, max_delay_ms=max_delay_ms, on_batch=metrics.on_batch)
+    metrics.queued.set_function(lambda: batcher.queued_frames)
+    state: dict[str, Any] = {"ready": False, "reason": "warming up", "closing": False}
+    short = {"backend": engine.backend, "precision": engine.precision, "frame_length": frame_length,
+             "num_classes": len(classes)}
+
+    async def warm() -> None:
+        try:
+            if warmup:  # on the engine's own thread, so it never runs beside a batch
+                sizes = tuple(sorted({1, batch}))
+                await batcher.call(engine.warmup, sizes)
+            state.update(ready=not state["closing"], reason="")
+            metrics.ready.set(1 if state["ready"] else 0)
+        except Exception as e:
+            log.exception("engine warm-up failed")
+            state["reason"] = f"warm-up failed: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        await batcher.start()
+        warm_task = asyncio.create_task(warm())
+        try:
+            yield
+        finally:
+            state.update(ready=False, reason="shutting down", closing=True)
+            metrics.ready.set(0)
+            await warm_task
+            await batcher.stop()  # refuses new requests, runs the queued ones, ends the worker
+            log.info("amc serve: drained and stopped (%d batches, %d frames)", batcher.stats.batches,
+                     batcher.stats.frames)
+
+    app = FastAPI(title="amc", summary="Automatic modulation classification of IQ frames", lifespan=lifespan)
+    app.state.engine, app.state.batcher, app.state.metrics, app.state.status = engine, batcher, metrics, state
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
+
+    async def parse(request: Request) -> tuple[np.ndarray, int]:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in (JSON_TYPE, BINARY_TYPE):
+            raise ApiError(415, "content_type", f"content type '{ctype or '(none)'}' is not supported; send "
+                                                f"{JSON_TYPE} or {BINARY_TYPE} (float32 LE (B, 2, L) + X-Batch-Size)")
+        body = await read_body(request, max_body_bytes)
+        if ctype == JSON_TYPE:
+            if len(body) > OFFLOAD_PARSE_BYTES:
+                frames, k = await asyncio.get_running_loop().run_in_executor(None, parse_json, body, frame_length)
+            else:
+                frames, k = parse_json(body, frame_length)
+            if len(frames) > max_request_frames:
+                raise ApiError(413, "batch_limit", f"{len(frames)} frames in one request; the limit is "
+                                                   f"{max_request_frames}")
+        else:
+            frames = parse_binary(body, request.headers.get("x-batch-size"), frame_length, max_request_frames)
+            k = None
+        k = request.query_params.get("top_k") if k is None else k
+        return frames, default_k if k is None else parse_top_k(k, len(classes))
+
+    async def classify(request: Request) -> JSONResponse:
+        t0 = time.perf_counter()
+        status, kind, message = 200, "", ""
+        try:
+            if state["closing"]:
+                raise BatcherClosed("the server is shutting down")
+            frames, k = await parse(request)
+            out = await batcher.submit(frames)
+            predictions = answer(out, classes, k)
+            metrics.frames.inc(len(frames))
+            return JSONResponse({"predictions": predictions, "model": short})
+        except ApiError as e:
+            status, kind, message = e.status, e.kind, e.message
+        except BatcherClosed as e:
+            status, kind, message = 503, "shutting_down", str(e)
+        except ClientDisconnect:  # the caller went away mid-body: nobody to answer
+            status, kind, message = 499, "client_disconnect", "client disconnected"
+        except InputError as e:  # the runtime refused what the parser let through
+            status, kind, message = 422, "input", str(e).splitlines()[0] if str(e) else "invalid input"
+        except Exception as e:
+            log.exception("classification failed")
+            status, kind, message = 500, "internal", f"inference failed ({type(e).__name__})"
+        finally:
+            metrics.requests.labels(str(status)).inc()
+            metrics.latency.observe(time.perf_counter() - t0)
+        metrics.errors.labels(kind).inc()
+        return JSONResponse({"error": message}, status_code=status)
+
+    # a plain Starlette route: the hot path skips FastAPI's dependency solving (the body is parsed by hand)
+    app.add_route("/v1/classify", classify, methods=["POST"])
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        if state["ready"] and batcher.running:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "not ready", "reason": state["reason"] or "starting"}, status_code=503)
+
+    @app.get("/v1/model")
+    async def model_info() -> JSONResponse:
+        meta = dict(getattr(engine, "metadata", {}) or {})
+        train = meta.get("train_metrics") or {}
+        info = {"classes": classes, "frame_length": frame_length, "precision": engine.precision,
+                "backend": engine.backend, "max_batch": batch, "max_delay_ms": max_delay_ms,
+                "max_request_frames": max_request_frames, "train_metrics": {k: train.get(k) for k in
+                                                                            ("val_acc", "per_snr", "bands")},
+                "metadata": {k: v for k, v in meta.items() if k not in ("classes", "train_metrics")}}
+        return JSONResponse(jsonable(info))
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def serve(model_path: str, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 256,
+          max_delay_ms: float = 2.0, provider: str = "auto", threads: int | None = None,
+          max_body_bytes: int = 32 << 20, top_k: int = 3, log_level: str = "info", access_log: bool = False,
+          graceful_timeout_s: float = 30.0) -> None:
+    """Load the engine at `model_path` and serve it with uvicorn until SIGINT / SIGTERM (then drain)."""
+    import uvicorn
+
+    from amc.serve.runtime import Engine
+
+    if not log.handlers:  # the service's own lines (warm-up failures, drain) next to uvicorn's
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    engine = Engine.load(model_path, provider=provider, threads=threads)
+    log.info("amc serve: %s (%s, %s, L=%d, %d classes)", model_path, engine.backend, engine.precision,
+             engine.frame_length, len(engine.classes))
+    app = create_app(engine, max_batch=max_batch, max_delay_ms=max_delay_ms, max_body_bytes=max_body_bytes,
+                     top_k=top_k)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log,
+                timeout_graceful_shutdown=graceful_timeout_s)
