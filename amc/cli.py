@@ -286,7 +286,7 @@ def eval_engine_cmd(
 @user_errors
 def quickstart_cmd(
     out: Annotated[Path, Opt(help="Folder for the data, run, exports and reports.")] = Path("runs/quickstart"),
-    epochs: Annotated[int, Opt(help="Training epochs.")] = 4,
+    epochs: Annotated[int, Opt(help="Training epochs.")] = 8,
     frames: Annotated[int, Opt(help="Frames per (class, SNR) of the synthetic dataset.")] = 40,
     int8: Annotated[bool, Opt(help="Also export and check an int8 model.")] = True,
     overwrite: Annotated[bool, Opt(help="Replace an existing quickstart folder.")] = False,

@@ -22,7 +22,7 @@ class QuickstartConfig:
 
     out: str = "runs/quickstart"  # everything goes under this folder
     frames_per_class_snr: int = 40  # 11 classes x 20 SNRs x 40 = 8,800 frames
-    epochs: int = 4  # a4 epochs
+    epochs: int = 8  # a4 epochs
     width: int = 32  # conv channels and LSTM hidden size
     seed: int = 0  # data and training seed
     int8: bool = True  # also export and check an int8 (QDQ) model
