@@ -16,7 +16,7 @@ import torch
 
 from amc.config import SynthConfig, preset
 from amc.data.build import synth_to_file
-from amc.data.io import write_dataset
+from amc.data.io import DataError, write_dataset
 from amc.train import checkpoint as ck
 from amc.train.loop import train
 
@@ -104,6 +104,17 @@ def test_sigkill_mid_checkpoint_write_leaves_previous_checkpoint(data, tmp_path)
     assert c["epoch"] == 1 and _same(before, c["model_state"])
     subprocess.run(_cmd(data, out, 2, "--resume"), check=True, env=env, capture_output=True, timeout=300)
     assert ck.load_checkpoint(out / "last.pt")["epoch"] == 2
+    assert not list(out.glob(".*.tmp")), "resume removes the dead write's temp file"
+
+
+def test_too_small_dataset_is_a_clear_error(tmp_path):
+    path = tmp_path / "tiny.h5"
+    write_dataset(path, np.random.default_rng(0).standard_normal((4, 2, 32)).astype(np.float32), [0, 0, 1, 1],
+                  [0, 10, 0, 10], ["a", "b"])
+    m, t = preset("cldnn", data=str(path), out_dir=str(tmp_path / "run"), epochs=1, conv_channels=8, rnn_hidden=8,
+                  dense=8, batch_size=2)
+    with pytest.raises(DataError, match="too few frames"):
+        train(m, t, progress=False)
 
 
 def test_disk_full_while_writing_a_checkpoint_keeps_the_previous_one(data, tmp_path, monkeypatch):

@@ -7,13 +7,13 @@ used, so that ``import amc.export`` stays light). Anything a row does not list i
 Parity tolerances (checked right after every export, on real validation frames where the training
 dataset is at hand; see ``amc.export.parity``):
 
-=========  ==============  ================  ===========  ===========  ===============================
+=========  ==============  ================  ===========  ===========  ==================================
 precision  max |Δlogit|    argmax agreement  tie margin   mean TV      why
-=========  ==============  ================  ===========  ===========  ===============================
+=========  ==============  ================  ===========  ===========  ==================================
 fp32       <= 1e-3         >= 99.9 %         1e-3         <= 1e-4      same math, op order / fusion only
 fp16       (reported)      >= 99 %           0.05         <= 0.01      10-bit mantissa in convs / LSTM
 int8       (reported)      >= 95 %           0.25         <= 0.05      8-bit weights and activations
-=========  ==============  ================  ===========  ===========  ===============================
+=========  ==============  ================  ===========  ===========  ==================================
 
 A frame whose PyTorch top-1 / top-2 logit gap is below the tie margin is a near tie: a flip there is
 within the precision's noise and is not counted against agreement (both the raw and the counted

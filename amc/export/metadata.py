@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from amc.data.io import DataError, atomic_path
+from amc.export.safety import check_external_data
 
 HEADER = struct.Struct("<I")  # length of the JSON header of an .engine file
 MAX_HEADER = 16 << 20  # a JSON header larger than this is not ours
@@ -65,6 +66,7 @@ def load_onnx(path: str | os.PathLike[str]) -> Any:
                         f"{str(e).splitlines()[0][:120] if str(e) else type(e).__name__}); re-export it") from None
     if not proto.graph.node:
         raise DataError(f"{path}: not a readable ONNX file (no graph: truncated or not ONNX); re-export it")
+    check_external_data(path, proto)  # before anything (ONNX Runtime, onnx.save) follows its external data
     return proto
 
 

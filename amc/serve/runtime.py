@@ -57,8 +57,12 @@ def validate_iq(iq: Any, frame_length: int) -> np.ndarray:
     converted to float32.
     """
     want = f"expected float32 (B, 2, {frame_length}) or (2, {frame_length})"
-    if hasattr(iq, "detach"):  # a torch tensor
-        iq = iq.detach().cpu().numpy()
+    if hasattr(iq, "detach"):  # a torch tensor; bfloat16 has no numpy dtype, so it is widened first
+        try:
+            t = iq.detach().cpu()
+            iq = (t.float() if str(t.dtype) == "torch.bfloat16" else t).numpy()
+        except (TypeError, RuntimeError) as e:  # sparse or other layouts numpy cannot hold
+            raise InputError(f"IQ tensor cannot become an array ({str(e).splitlines()[0][:80]}); {want}") from None
     try:
         a = np.asarray(iq)
     except (ValueError, TypeError) as e:
@@ -253,7 +257,7 @@ class OnnxEngine(Engine):
 
         from amc.export.metadata import load_onnx, onnx_metadata
 
-        meta = onnx_metadata(load_onnx(path), path)
+        meta = onnx_metadata(load_onnx(path), path)  # load_onnx refuses external data outside path's folder
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from amc import __version__
 from amc.config import ConfigError, ModelConfig, TrainConfig, to_dict
-from amc.data.io import H5Dataset, atomic_path, open_dataset
+from amc.data.io import DataError, H5Dataset, atomic_path, open_dataset
 from amc.data.sampling import degrade, epoch_order, snr_balanced_order, time_shift
 from amc.data.split import stratified_split
 from amc.metrics import Accumulator, band_means
@@ -159,6 +159,8 @@ def _prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
                                   "to continue it")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.tmp"):  # temp files of a write that was killed (the targets are intact)
+        stale.unlink(missing_ok=True)
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -192,6 +194,9 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
     model_cfg = replace(model_cfg, num_classes=len(ds.classes), frame_length=ds.frame_length).validate()
     split = stratified_split(ds.labels, ds.snr, cfg.val_fraction, cfg.test_fraction, cfg.split_seed,
                              fingerprint=ds.fingerprint())
+    if len(split.val) == 0 or len(split.train) == 0:
+        raise DataError(f"{ds.path}: too few frames for a train/validation split ({len(ds)} frames); every "
+                        "(class, SNR) group needs at least 3 frames: synthesize or import more data")
     budget = (4 << 30) // world
     train_src = FrameSource(ds, split.train, budget, cfg.num_workers)
     val_src = FrameSource(ds, split.val, budget, cfg.num_workers)
