@@ -128,7 +128,7 @@ def to_markdown(agg: dict, cl: list[dict], meta: dict) -> str:
              "| Run | Best Val Acc | Best epoch(s) | Low-SNR Mean (-14..-6) | Mid-SNR Mean (-4..+6) "
              "| High-SNR Mean (>=10) | Denoiser gain (dB) | eta MAE |", "|---|---|---|---|---|---|---|---|"]
     for name, a in agg.items():
-        lines.append(f"| {name} | {fmt(a['best_val_acc'])} | {a['best_epoch']} | {fmt(a['low'])} | {fmt(a['mid'])} | "
+        lines.append(f"| {name} (n={a['n']}) | {fmt(a['best_val_acc'])} | {a['best_epoch']} | {fmt(a['low'])} | {fmt(a['mid'])} | "
                      f"{fmt(a['high'])} | {fmt(a['denoiser_gain_db'], pct=False)} | {fmt(a['eta_mae'])} |")
     lines += ["", "## The notes' claims on this data", "",
               "| Claim | Delta (mean ± s.e., paired by seed) | Verdict |", "|---|---|---|"]
@@ -156,10 +156,13 @@ def main() -> None:
     cfg = SynthConfig(class_set="rml2016", frames_per_class_snr=args.frames, seed=args.data_seed)
     if not data.exists():
         synth_to_file(cfg, data)
-    results = []
     jpath = args.out / "ablation.json"
+    results = json.loads(jpath.read_text())["results"] if jpath.exists() else []  # add to earlier runs
+    done = {(r["variant"], r["seed"]) for r in results}
     for seed in args.seeds:
         for name in args.variants:
+            if (name, seed) in done:
+                continue
             r = run_one(name, seed, data, args.out / "runs" / f"{name}_s{seed}", args)
             results.append(r)
             print(f"{name:20s} seed {seed}: val_acc {r['best_val_acc']:.4f} (epoch {r['best_epoch']}) "
@@ -173,7 +176,7 @@ def main() -> None:
             "dataset": f"synthetic rml2016 class set (11 classes), L=128, SNR -20..18 dB step 2, {args.frames} "
                        f"frames per (class, SNR) = {n_frames} frames, data seed {args.data_seed}, split 70/15/15",
             "budget": f"{args.epochs} epochs, batch {args.batch_size}, lr {args.lr}, width {args.width}",
-            "seeds": args.seeds}
+            "seeds": sorted({r["seed"] for r in results})}
     agg = aggregate(results)
     cl = claims(results)
     jpath.write_text(json.dumps({"meta": meta, "results": results, "aggregate": agg, "claims": cl}, indent=2))
