@@ -128,8 +128,9 @@ def to_markdown(agg: dict, cl: list[dict], meta: dict) -> str:
              "| Run | Best Val Acc | Best epoch(s) | Low-SNR Mean (-14..-6) | Mid-SNR Mean (-4..+6) "
              "| High-SNR Mean (>=10) | Denoiser gain (dB) | eta MAE |", "|---|---|---|---|---|---|---|---|"]
     for name, a in agg.items():
-        lines.append(f"| {name} (n={a['n']}) | {fmt(a['best_val_acc'])} | {a['best_epoch']} | {fmt(a['low'])} | {fmt(a['mid'])} | "
-                     f"{fmt(a['high'])} | {fmt(a['denoiser_gain_db'], pct=False)} | {fmt(a['eta_mae'])} |")
+        lines.append(f"| {name} (n={a['n']}) | {fmt(a['best_val_acc'])} | {a['best_epoch']} | {fmt(a['low'])} | "
+                     f"{fmt(a['mid'])} | {fmt(a['high'])} | {fmt(a['denoiser_gain_db'], pct=False)} | "
+                     f"{fmt(a['eta_mae'])} |")
     lines += ["", "## The notes' claims on this data", "",
               "| Claim | Delta (mean ± s.e., paired by seed) | Verdict |", "|---|---|---|"]
     for c in cl:
