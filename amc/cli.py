@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import amc
@@ -40,10 +41,10 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except (AmcError, UsageError, FileExistsError, PermissionError) as e:
-            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except OSError as e:
-            err_console.print(f"[bold red]error:[/] {e.strerror or e}: {e.filename or ''}".rstrip(": "),
+            err_console.print(f"[bold red]error:[/] {escape(str(e.strerror or e))}: {e.filename or ''}".rstrip(": "),
                               highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
