@@ -58,12 +58,13 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=12, help="timed steps per measurement (after 3 warm-up)")
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the mixup comparison")
     p.add_argument("--out", type=Path, default=Path("results/bench_train.json"))
+    p.add_argument("--mixup-only", action="store_true", help="only the mixup cost comparison")
     args = p.parse_args()
     rng = np.random.default_rng(0)
     result: dict = {"threads": torch.get_num_threads(), "batch": args.batch, "presets": {}, "mixup": {}}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
 
-    for length, classes in ((128, 11), (1024, 24)):
+    for length, classes in () if args.mixup_only else ((128, 11), (1024, 24)):
         for name in ("cldnn", "a3", "a4", "a5"):
             step, cfg, opt = make_step(name, length, classes)
             data = batch(args.batch, length, classes)

@@ -248,7 +248,7 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
                      else epoch_order(len(train_src), rng, cfg.max_frames))[rank::world]
             step_module.train()
             sums = dict.fromkeys(LOSS_TERMS, 0.0)
-            correct = seen = 0
+            correct = seen = acc_seen = 0
             stats = MixupStats()
             bar.start_epoch(epoch)
             for b in train_src.batches(order, cfg.batch_size):
@@ -268,7 +268,9 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
                 sched.step()
                 for k in LOSS_TERMS:
                     sums[k] += float(res[k].detach()) * len(y)
-                correct += int((res["acc_logits"].argmax(1) == y).sum())
+                counted = res["acc_mask"]
+                correct += int(((res["acc_logits"].argmax(1) == y) & counted).sum())
+                acc_seen += int(counted.sum())
                 seen += len(y)
                 bar.advance(float(res["total"].detach()))
             train_time = time.perf_counter() - t0
@@ -284,7 +286,8 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
             else:
                 bad_epochs += 1
             row = {"epoch": epoch + 1, **{f"loss_{k}": v / max(1, seen) for k, v in sums.items()},
-                   "train_acc": correct / max(1, seen), "val_loss": val.get("loss"), "val_acc": val["acc"],
+                   "train_acc": correct / acc_seen if acc_seen else None,  # clean-input logits only
+                   "val_loss": val.get("loss"), "val_acc": val["acc"],
                    "per_snr": val["per_snr"], "bands": val["bands"], "eta_mae": val.get("eta_mae"),
                    "snr_rmse_db": val.get("snr_rmse_db"), "denoiser_gain_db": val.get("denoiser_gain_db"),
                    "lr": opt.param_groups[0]["lr"], "epoch_time_s": time.perf_counter() - t0,

@@ -8,11 +8,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 
+def _f(v: float | None) -> str:
+    return "—" if v is None else f"{v:.4f}"
+
+
 def epoch_summary(row: dict[str, Any]) -> str:
     b = row["bands"]
     extra = f" eta_mae {row['eta_mae']:.3f}" if row.get("eta_mae") is not None else ""
     gain = f" den_gain {row['denoiser_gain_db']:+.1f} dB" if row.get("denoiser_gain_db") is not None else ""
-    return (f"epoch {row['epoch']:3d}  loss {row['loss_total']:.4f}  train_acc {row['train_acc']:.4f}  "
+    return (f"epoch {row['epoch']:3d}  loss {row['loss_total']:.4f}  train_acc {_f(row['train_acc'])}  "
             f"val_acc {row['val_acc']:.4f}  low {b['low']:.4f}  mid {b['mid']:.4f}  high {b['high']:.4f}"
             f"{extra}{gain}  {row['samples_per_s']:.0f} fr/s")
 

@@ -55,9 +55,11 @@ def test_aux_losses_see_clean_inputs_only_with_cls_only(cls_only):
     step = TrainStep(model, cfg)
     step.record_aux_inputs = True
     x, target, snr, y = _batch()
-    m = mix(x, y, snr, alpha=0.2, prob=1.0, snr_min=None, rng=np.random.default_rng(3))
+    m = mix(x, y, snr, alpha=0.2, prob=1.0, snr_min=0.0 if cls_only else None, rng=np.random.default_rng(3))
     out = step(x, target, snr, y, m)
     assert torch.equal(out["cls_x"], m.x_cls)  # the classifier always sees the mixed batch
+    # train accuracy: with cls-only, only logits of unmixed (clean-input) frames count
+    assert torch.equal(out["acc_mask"], ~m.mask if cls_only else torch.ones_like(m.mask))
     if cls_only:
         assert torch.equal(out["aux_x"], x)
         assert torch.equal(out["aux_target"], target)
