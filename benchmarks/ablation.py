@@ -150,6 +150,7 @@ def main() -> None:
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--data-seed", type=int, default=2025)
     p.add_argument("--out", type=Path, default=Path("results/ablation"))
+    p.add_argument("--report-only", action="store_true", help="re-write the report from OUT/ablation.json")
     args = p.parse_args()
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -160,7 +161,7 @@ def main() -> None:
     jpath = args.out / "ablation.json"
     results = json.loads(jpath.read_text())["results"] if jpath.exists() else []  # add to earlier runs
     done = {(r["variant"], r["seed"]) for r in results}
-    for seed in args.seeds:
+    for seed in [] if args.report_only else args.seeds:
         for name in args.variants:
             if (name, seed) in done:
                 continue
