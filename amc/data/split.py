@@ -43,7 +43,8 @@ def stratified_split(labels: np.ndarray, snr: np.ndarray, val_fraction: float = 
         n_val = int(round(len(idx) * val_fraction))
         n_test = int(round(len(idx) * test_fraction))
         if len(idx) >= 3:  # keep every split non-empty where the group allows
-            n_val, n_test = max(n_val, 1), max(n_test, 1) if test_fraction > 0 else 0
+            n_val = max(n_val, 1)
+            n_test = max(n_test, 1) if test_fraction > 0 else 0
         parts["val"].append(idx[:n_val])
         parts["test"].append(idx[n_val:n_val + n_test])
         parts["train"].append(idx[n_val + n_test:])
