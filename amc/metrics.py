@@ -56,7 +56,8 @@ class Accumulator:
             m = snr == s
             self.correct[float(s)] = self.correct.get(float(s), 0) + int(ok[m].sum())
             self.total[float(s)] = self.total.get(float(s), 0) + int(m.sum())
-        np.add.at(self.confusion, (labels, pred), 1)  # type: ignore[arg-type]
+        known = pred >= 0  # -1: an engine class the dataset does not have (wrong, and not in the matrix)
+        np.add.at(self.confusion, (labels[known], pred[known]), 1)  # type: ignore[arg-type]
         if eta_hat is not None and snr_hat is not None:
             eta_true = noise_fraction(snr)
             self.eta_abs_err += float(np.abs(np.asarray(eta_hat, dtype=np.float64) - eta_true).sum())

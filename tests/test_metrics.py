@@ -40,3 +40,10 @@ def test_wilson_interval():
     assert lo < 0.5 < hi and hi - lo == pytest.approx(0.25, abs=0.01)
     lo, hi = wilson_interval(100, 100)
     assert hi == pytest.approx(1.0) and lo > 0.9
+
+
+def test_unknown_predictions_are_wrong_and_stay_out_of_the_confusion_matrix():
+    acc = Accumulator(2)
+    acc.update(np.array([-1, 0]), np.array([0, 0]), np.array([0.0, 0.0]))
+    assert acc.summary()["acc"] == 0.5
+    assert acc.confusion.tolist() == [[1, 0], [0, 0]]

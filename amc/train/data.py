@@ -33,11 +33,17 @@ class _BatchReader(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> NumpyBatch:
         if self._file is None:
             self._file = h5py.File(self.path, "r")
-        rows = self.index[self.batches[i]]
+        pos = self.batches[i]  # positions in the split; labels / snr are the split's own arrays
+        rows = self.index[pos]  # rows of the file
         uniq, inverse = np.unique(rows, return_inverse=True)
         x = read_rows(self._file, "X", uniq, self.path)[inverse]
         clean = read_rows(self._file, "clean", uniq, self.path)[inverse] if self.with_clean else None
-        return x, clean, self.labels[rows], self.snr[rows]
+        return x, clean, self.labels[pos], self.snr[pos]
+
+
+def _as_is(item: NumpyBatch) -> NumpyBatch:
+    """DataLoader collate that keeps the numpy batch as it is (same types as the in-memory path)."""
+    return item
 
 
 class FrameSource:
@@ -75,7 +81,7 @@ class FrameSource:
                 yield self.x[pos], clean, self.labels[pos], self.snr[pos]
             return
         reader = _BatchReader(self.path, self.index, self.labels, self.snr, chunks, self.with_clean)
-        loader = torch.utils.data.DataLoader(reader, batch_size=None, shuffle=False,
+        loader = torch.utils.data.DataLoader(reader, batch_size=None, shuffle=False, collate_fn=_as_is,
                                              num_workers=self.num_workers,
                                              persistent_workers=False, prefetch_factor=4 if self.num_workers else None)
         yield from loader

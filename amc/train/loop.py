@@ -62,7 +62,7 @@ def _stop_signal(distributed: bool, stop: bool) -> bool:
     """Rank 0's early-stop decision, shared with every rank (also a per-epoch barrier)."""
     if not distributed:
         return stop
-    flag = torch.tensor([1.0 if stop else 0.0])
+    flag = torch.tensor([1.0 if stop else 0.0], device=_device())  # nccl needs a GPU tensor
     dist.broadcast(flag, src=0)
     return bool(flag.item())
 
@@ -245,7 +245,8 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
             gen = torch.Generator().manual_seed(eseed)
             torch.manual_seed(eseed)  # dropout
             order = (snr_balanced_order(train_src.snr, rng, cfg.max_frames) if cfg.snr_balanced
-                     else epoch_order(len(train_src), rng, cfg.max_frames))[rank::world]
+                     else epoch_order(len(train_src), rng, cfg.max_frames))
+            order = order[: len(order) // world * world][rank::world]  # equal batch counts on every rank
             step_module.train()
             sums = dict.fromkeys(LOSS_TERMS, 0.0)
             correct = seen = acc_seen = 0

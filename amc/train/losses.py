@@ -79,9 +79,9 @@ class TrainStep(nn.Module):
             snr_hat = (-DB_PER_NEPER * eta_logit.float()).clamp(lo, hi)
             out["snr"] = F.smooth_l1_loss(snr_hat / 10.0, snr_aux.float().clamp(lo, hi) / 10.0)
         if m.denoiser is not None and cfg.lambda_id > 0:
-            hi_mask = snr >= cfg.id_snr_min  # label SNR of the unmixed frames
+            hi_mask = snr_aux >= cfg.id_snr_min  # cls-only: the real frames; all-losses: the blended ones
             if bool(hi_mask.any()):
-                clean_hi = target[hi_mask]
+                clean_hi = target_aux[hi_mask]
                 clean_hi = clean_hi / torch.sqrt(2.0 * (clean_hi * clean_hi).mean(dim=(1, 2), keepdim=True) + 1e-8)
                 out["id"] = F.mse_loss(m.denoise(clean_hi).float(), clean_hi.float())
         if m.denoiser is not None and cfg.lambda_feat > 0:
@@ -94,5 +94,6 @@ class TrainStep(nn.Module):
         out["acc_mask"] = acc_mask
         if self.record_aux_inputs:
             out.update(aux_x=x_aux.detach(), aux_target=target_aux.detach(), aux_eta=eta_aux.detach(),
+                   id_target=(target_aux[snr_aux >= cfg.id_snr_min]).detach(),
                        aux_snr=snr_aux.detach(), cls_x=(mixed.x_cls if mixed is not None else x_aux).detach())
         return out

@@ -124,3 +124,14 @@ def test_streaming_memory_is_bounded(tmp_path):
         tracemalloc.stop()
     assert total == 8192
     assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB for a 64 MiB file"
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = write_dataset(tmp_path / "m.h5", np.zeros((1, 2, 8), np.float32), [0], [0], ["a"])
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -155,3 +155,22 @@ def test_torchrun_two_cpu_processes(tiny_h5, tmp_path):
     assert [r["epoch"] for r in rows] == [1, 2]  # rank 0 alone wrote one line per epoch
     assert (out / "best.pt").is_file() and (out / "summary.json").is_file()
     assert not list(out.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_streaming_source_equals_in_memory(tiny_h5, workers):
+    """A split over the memory budget streams from HDF5 and yields exactly the in-memory batches."""
+    from amc.data.io import open_dataset
+    from amc.train.data import FrameSource
+
+    with open_dataset(tiny_h5) as ds:
+        index = np.arange(3, len(ds), 3)  # a non-contiguous split, as real splits are
+        mem = FrameSource(ds, index)
+        stream = FrameSource(ds, index, memory_budget=0, num_workers=workers)
+        assert mem.in_memory and not stream.in_memory
+        order = np.random.default_rng(0).permutation(len(index))
+        for a, b in zip(mem.batches(order, 16), stream.batches(order, 16), strict=True):
+            assert all(type(u) is type(v) for u, v in zip(a, b))
+            for u, v in zip(a, b):
+                np.testing.assert_array_equal(u, v)
+        np.testing.assert_array_equal(mem.labels, ds.labels[index])

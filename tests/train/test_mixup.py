@@ -65,11 +65,14 @@ def test_aux_losses_see_clean_inputs_only_with_cls_only(cls_only):
         assert torch.equal(out["aux_target"], target)
         assert torch.equal(out["aux_snr"], snr)
         assert torch.allclose(out["aux_eta"], noise_fraction(snr))
+        assert torch.equal(out["id_target"], target[snr >= cfg.id_snr_min])  # identity loss: real clean frames
     else:
         assert torch.equal(out["aux_x"], m.x_cls)
         assert torch.allclose(out["aux_target"], m.blend(target))
         assert torch.allclose(out["aux_snr"], m.lam * snr + (1 - m.lam) * snr[m.perm])
         assert not torch.allclose(out["aux_target"], target)
+        blended_snr = m.lam * snr + (1 - m.lam) * snr[m.perm]
+        assert torch.allclose(out["id_target"], m.blend(target)[blended_snr >= cfg.id_snr_min])
     for k in ("ce", "den", "eta", "snr", "id", "feat"):
         assert torch.isfinite(out[k]) and out[k].item() > 0, k
     out["total"].backward()
