@@ -1,3 +1,3 @@
-from amc.cli import app
+from amc.cli import main
 
-app(prog_name="amc")
+main()

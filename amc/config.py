@@ -60,37 +60,66 @@ def choice(kind: str, value: str, choices: list[str] | tuple[str, ...]) -> str:
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Build a config dataclass from a dict; unknown keys raise with the closest valid key."""
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    """Build a config dataclass from a dict (e.g. JSON); unknown keys raise with the closest valid key.
+
+    JSON has no tuples: lists become tuples where the field is a tuple (also inside the bands dict), so a
+    config read back from JSON compares equal to the one written.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in data:
-        if key not in names:
-            raise ConfigError(f"unknown {cls.__name__} key '{key}'{closest(key, names)}")
-    obj = cls(**data)
-    return obj
+        if key not in fields:
+            raise ConfigError(f"unknown {cls.__name__} key '{key}'{closest(key, list(fields))}")
+    values = {}
+    for key, value in data.items():
+        kind = str(fields[key].type)
+        if kind.startswith("tuple") and isinstance(value, list):
+            value = tuple(value)
+        elif kind.startswith("dict[str, tuple") and isinstance(value, dict):
+            value = {k: tuple(v) for k, v in value.items()}
+        values[key] = value
+    return cls(**values)
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
+def setting(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = dataclasses.MISSING,
+            cli: bool = True, flags: tuple[str, ...] = (), choices: tuple[str, ...] = (), shown: str = "") -> Any:
+    """A config field declared once: its default, its help (shown by ``--help``), and how the CLI offers it.
+
+    ``cli=False`` keeps a field off the command line (values the dataset decides); ``flags`` adds short
+    spellings beside the generated ``--field-name``; ``choices`` lists the allowed values; ``shown`` is how
+    ``--help`` words the default where the value itself would not say it (e.g. None meaning "all").
+    """
+    meta = {"help": help, "cli": cli, "flags": flags, "choices": choices, "shown": shown}
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass
 class SynthConfig:
     """Settings of the synthetic RadioML-style generator (stored with the dataset)."""
 
-    class_set: str = "rml2016"  # rml2016 (11 classes, L=128) or rml2018 (24 classes, L=1024)
-    classes: list[str] | None = None  # subset of the class set, in this order; None = all
-    snrs: list[float] = field(default_factory=lambda: [float(s) for s in range(-20, 20, 2)])  # dB grid
-    frames_per_class_snr: int = 100  # frames for every (class, SNR) pair
-    frame_length: int | None = None  # samples per frame; None = the class set's (128 / 1024)
-    sps: int = 8  # samples per symbol for digital modulations
-    rolloff: float = 0.35  # RRC roll-off for linear modulations
-    max_cfo: float = 0.0025  # max |carrier-frequency offset|, cycles/sample (RML2016: 500 Hz at 200 kHz)
-    max_sro_ppm: float = 100.0  # max |sample-rate offset|, parts per million
-    random_phase: bool = True  # uniform random carrier phase
-    fading: str = "rician"  # none, rayleigh or rician multipath
-    rician_k_db: tuple[float, float] = (0.0, 10.0)  # K-factor range for rician fading, dB
-    fading_taps: int = 3  # multipath taps (1 = flat fading)
-    seed: int = 0  # one seeded numpy Generator drives every random choice
+    class_set: str = setting("rml2016", "rml2016 (11 classes, L=128) or rml2018 (24 classes, L=1024)",
+                             choices=tuple(CLASS_SETS))
+    classes: list[str] | None = setting(None, "subset of the class set, comma-separated, in this order",
+                                        shown="all")
+    snrs: list[float] = setting(factory=lambda: [float(s) for s in range(-20, 20, 2)],
+                                help="SNR grid in dB: start:stop:step (stop included when on the grid) or a list")
+    frames_per_class_snr: int = setting(100, "frames for every (class, SNR) pair", flags=("--frames",))
+    frame_length: int | None = setting(None, "samples per frame", flags=("--length",),
+                                       shown="the class set's, 128 / 1024")
+    sps: int = setting(8, "samples per symbol for digital modulations")
+    rolloff: float = setting(0.35, "RRC roll-off for linear modulations")
+    max_cfo: float = setting(0.0025, "max |carrier-frequency offset|, cycles/sample (RML2016: 500 Hz at 200 kHz)")
+    max_sro_ppm: float = setting(100.0, "max |sample-rate offset|, parts per million")
+    random_phase: bool = setting(True, "uniform random carrier phase")
+    fading: str = setting("rician", "multipath fading", choices=("none", "rayleigh", "rician"))
+    rician_k_db: tuple[float, float] = setting((0.0, 10.0), "K-factor range for rician fading, dB")
+    fading_taps: int = setting(3, "multipath taps (1 = flat fading)")
+    seed: int = setting(0, "one seeded numpy Generator drives every random choice")
 
     def validate(self) -> SynthConfig:
         choice("class set", self.class_set, list(CLASS_SETS))
@@ -122,23 +151,23 @@ class SynthConfig:
 class ModelConfig:
     """The CLDNN family: denoiser, noise-fraction head, FiLM, dual path, expert features."""
 
-    num_classes: int = 11  # set from the dataset
-    frame_length: int = 128  # set from the dataset
-    denoiser: bool = True  # learned residual conv encoder-decoder
-    dual_path: bool = True  # classifier sees raw and denoised frames (needs denoiser)
-    film: bool = True  # FiLM of conv features from the estimated noise fraction
-    expert: bool = False  # cumulant / amplitude / phase / frequency features into the dense head
-    conv_channels: int = 64  # channels of the classifier's conv blocks
-    conv_blocks: int = 3  # conv blocks in the classifier body
-    kernel_size: int = 7  # conv kernel of the classifier body
-    rnn: str = "lstm"  # lstm or gru
-    rnn_hidden: int = 64  # recurrent hidden size
-    rnn_layers: int = 1  # recurrent layers
-    dense: int = 128  # dense head width
-    dropout: float = 0.2  # dropout in the dense head
-    denoiser_channels: int = 32  # denoiser width
-    denoiser_depth: int = 3  # denoiser encoder (and decoder) levels
-    snr_range_db: tuple[float, float] = (-30.0, 40.0)  # clamp of the derived SNR estimate
+    num_classes: int = setting(11, "set from the dataset", cli=False)
+    frame_length: int = setting(128, "set from the dataset", cli=False)
+    denoiser: bool = setting(True, "learned residual conv encoder-decoder")
+    dual_path: bool = setting(True, "classifier sees raw and denoised frames (needs denoiser)")
+    film: bool = setting(True, "FiLM of conv features from the estimated noise fraction")
+    expert: bool = setting(False, "cumulant / amplitude / phase / frequency features into the dense head")
+    conv_channels: int = setting(64, "channels of the classifier's conv blocks")
+    conv_blocks: int = setting(3, "conv blocks in the classifier body")
+    kernel_size: int = setting(7, "conv kernel of the classifier body")
+    rnn: str = setting("lstm", "recurrent layer type", choices=("lstm", "gru"))
+    rnn_hidden: int = setting(64, "recurrent hidden size")
+    rnn_layers: int = setting(1, "recurrent layers")
+    dense: int = setting(128, "dense head width")
+    dropout: float = setting(0.2, "dropout in the dense head")
+    denoiser_channels: int = setting(32, "denoiser width")
+    denoiser_depth: int = setting(3, "denoiser encoder (and decoder) levels")
+    snr_range_db: tuple[float, float] = setting((-30.0, 40.0), "clamp of the derived SNR estimate")
 
     def validate(self) -> ModelConfig:
         choice("rnn", self.rnn, ["lstm", "gru"])
@@ -157,38 +186,40 @@ class ModelConfig:
 class TrainConfig:
     """Training recipe: losses, mixup, sampling, schedule, metrics."""
 
-    data: str = ""  # dataset file (HDF5, RadioML layout)
-    out_dir: str = "runs/run"  # run directory
-    preset: str = "a4"  # named recipe the values started from
-    epochs: int = 10  # epochs
-    batch_size: int = 256  # frames per step
-    lr: float = 2e-3  # AdamW learning rate (cosine schedule)
-    weight_decay: float = 1e-4  # AdamW weight decay
-    lambda_den: float = 1.0  # weight of MSE(denoised, clean)
-    lambda_id: float = 0.05  # weight of the identity loss on high-SNR clean frames
-    lambda_eta: float = 0.5  # weight of the noise-fraction loss
-    lambda_snr: float = 0.0  # weight of the SNR-consistency loss
-    lambda_feat: float = 0.0  # weight of the stem-feature preservation loss
-    id_snr_min: float = 10.0  # clean frames from labels at or above this SNR feed the identity loss
-    mixup_alpha: float = 0.2  # Beta(alpha, alpha) for the mixing weight
-    mixup_prob: float = 0.0  # probability that a batch is mixed (0 = off)
-    mixup_snr_min: float | None = None  # only frames at or above this SNR are mixed
-    mixup_cls_only: bool = True  # mixup touches only the classification loss
-    aug_shift: bool = False  # random circular time shift
-    snr_balanced: bool = False  # sample every SNR equally often
-    degrade_delta_db: tuple[float, float] = (3.0, 10.0)  # extra-noise range where no clean frame exists
-    degrade_focus: str | None = None  # band name to focus degradation on (e.g. low)
-    val_fraction: float = 0.15  # validation share, stratified by (class, SNR)
-    test_fraction: float = 0.15  # test share, stratified by (class, SNR)
-    split_seed: int = 0  # seed of the split
-    bands: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_BANDS))
-    select_metric: str = "val_acc"  # val_acc or band:NAME chooses best.pt
-    patience: int = 0  # stop after this many epochs without improvement (0 = off)
-    amp: bool = False  # bf16/fp16 autocast where supported
-    seed: int = 0  # seed of init, order, augmentation and mixup
-    num_workers: int = 0  # DataLoader workers
-    max_frames: int | None = None  # cap on training frames per epoch (None = all)
-    log_every: int = 0  # batches between progress updates (0 = auto)
+    data: str = setting("", "dataset file (HDF5, RadioML layout), stored as an absolute path", cli=False)
+    out_dir: str = setting("runs/run", "run directory", cli=False)
+    preset: str = setting("a4", "named recipe the values started from", cli=False)
+    epochs: int = setting(10, "epochs")
+    batch_size: int = setting(256, "frames per step")
+    lr: float = setting(2e-3, "AdamW learning rate (cosine schedule)")
+    weight_decay: float = setting(1e-4, "AdamW weight decay")
+    lambda_den: float = setting(1.0, "weight of MSE(denoised, clean)")
+    lambda_id: float = setting(0.05, "weight of the identity loss on high-SNR clean frames")
+    lambda_eta: float = setting(0.5, "weight of the noise-fraction loss")
+    lambda_snr: float = setting(0.0, "weight of the SNR-consistency loss")
+    lambda_feat: float = setting(0.0, "weight of the stem-feature preservation loss")
+    id_snr_min: float = setting(10.0, "clean frames from labels at or above this SNR feed the identity loss")
+    mixup_alpha: float = setting(0.2, "Beta(alpha, alpha) for the mixing weight")
+    mixup_prob: float = setting(0.0, "probability that a batch is mixed (0 = off)")
+    mixup_snr_min: float | None = setting(None, "only frames at or above this SNR are mixed")
+    mixup_cls_only: bool = setting(True, "mixup on the classification loss only, or on every loss (legacy)",
+                                   flags=("--mixup-cls-only/--mixup-all-losses",))
+    aug_shift: bool = setting(False, "random circular time shift")
+    snr_balanced: bool = setting(False, "sample every SNR equally often")
+    degrade_delta_db: tuple[float, float] = setting((3.0, 10.0), "extra-noise range where no clean frame exists")
+    degrade_focus: str | None = setting(None, "real data: aim degradation at this band (one of the bands' names)")
+    val_fraction: float = setting(0.15, "validation share, stratified by (class, SNR)")
+    test_fraction: float = setting(0.15, "test share, stratified by (class, SNR)")
+    split_seed: int = setting(0, "seed of the split")
+    bands: dict[str, tuple[float, float]] = setting(
+        factory=lambda: dict(DEFAULT_BANDS),
+        help="SNR bands for band means, any names, disjoint: name=lo:hi,... (hi may be inf)")
+    select_metric: str = setting("val_acc", "what chooses best.pt: val_acc or band:NAME (e.g. band:low)")
+    patience: int = setting(0, "stop after this many epochs without improvement (0 = off)")
+    amp: bool = setting(False, "bf16/fp16 autocast where supported")
+    seed: int = setting(0, "seed of init, order, augmentation and mixup")
+    num_workers: int = setting(0, "DataLoader workers for streamed (larger than memory) datasets")
+    max_frames: int | None = setting(None, "cap on training frames per epoch", shown="all")
 
     def validate(self) -> TrainConfig:
         if self.epochs <= 0 or self.batch_size <= 0:
@@ -249,13 +280,39 @@ MODEL_KEYS = {f.name for f in dataclasses.fields(ModelConfig)}
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 
-def preset(name: str, **overrides: Any) -> tuple[ModelConfig, TrainConfig]:
-    """A preset's (ModelConfig, TrainConfig), with overrides (None values are ignored)."""
-    choice("preset", name, list(PRESETS))
-    values = {**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
+def split_settings(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """{model keys}, {train keys} of a flat settings dict; an unknown key raises naming the closest."""
     unknown = [k for k in values if k not in MODEL_KEYS | TRAIN_KEYS]
     if unknown:
         raise ConfigError(f"unknown setting '{unknown[0]}'{closest(unknown[0], sorted(MODEL_KEYS | TRAIN_KEYS))}")
-    model = ModelConfig(**{k: v for k, v in values.items() if k in MODEL_KEYS})
-    train = TrainConfig(preset=name, **{k: v for k, v in values.items() if k in TRAIN_KEYS})
-    return model, train
+    return ({k: v for k, v in values.items() if k in MODEL_KEYS},
+            {k: v for k, v in values.items() if k in TRAIN_KEYS})
+
+
+def run_config(preset_name: str | None = None, config: dict[str, Any] | None = None,
+               overrides: dict[str, Any] | None = None) -> tuple[ModelConfig, TrainConfig]:
+    """The (model, train) configs of a run: a preset, or a config document (a run's config.json, or any
+    {"model": {...}, "train": {...}} subset, applied over the preset it names), then explicit overrides
+    (a value of None means None here, not "unset"). Nothing is validated yet."""
+    if preset_name is not None and config is not None:
+        raise ConfigError("give a preset or a config file, not both (the config file names its own preset)")
+    if config is not None:
+        if not isinstance(config, dict) or not ({"model", "train"} & set(config)):
+            raise ConfigError('a config file holds {"model": {...}, "train": {...}} (a run\'s config.json)')
+        model_doc, train_doc = dict(config.get("model") or {}), dict(config.get("train") or {})
+        base_model, base_train = preset(str(train_doc.get("preset", "a4")))
+        model = from_dict(ModelConfig, {**to_dict(base_model), **model_doc})
+        train = from_dict(TrainConfig, {**to_dict(base_train), **train_doc})
+    else:
+        model, train = preset(preset_name or "a4")
+    model_over, train_over = split_settings(overrides or {})
+    return (from_dict(ModelConfig, {**to_dict(model), **model_over}),
+            from_dict(TrainConfig, {**to_dict(train), **train_over}))
+
+
+def preset(name: str, **overrides: Any) -> tuple[ModelConfig, TrainConfig]:
+    """A preset's (ModelConfig, TrainConfig), with overrides (None values are ignored)."""
+    choice("preset", name, list(PRESETS))
+    model_values, train_values = split_settings(
+        {**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}})
+    return ModelConfig(**model_values), TrainConfig(**{"preset": name, **train_values})

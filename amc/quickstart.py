@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from amc.config import SynthConfig, preset
+from amc.data.build import synth_to_file
+from amc.eval.engine_eval import EvalSettings, evaluate_engine
+from amc.export import export
+from amc.serve.bench import bench
+from amc.train.loop import train
 
 
 @dataclass
@@ -32,12 +37,6 @@ class QuickstartConfig:
 
 def quickstart(cfg: QuickstartConfig, say: Callable[[str], None] = print, progress: bool = True) -> dict[str, Any]:
     """Run the whole workflow; returns what was made and measured."""
-    from amc.data.build import synth_to_file
-    from amc.eval.engine_eval import EvalSettings, evaluate_engine
-    from amc.export import export
-    from amc.serve.bench import bench
-    from amc.train.loop import train
-
     out = Path(cfg.out)
     if out.exists() and any(out.iterdir()):
         if not cfg.overwrite:
@@ -46,28 +45,32 @@ def quickstart(cfg: QuickstartConfig, say: Callable[[str], None] = print, progre
     out.mkdir(parents=True, exist_ok=True)
     made: dict[str, Any] = {}
 
+    precisions = ["fp32"] + (["int8"] if cfg.int8 else [])
+    steps = 3 + 2 * len(precisions)
+    step = iter(range(1, steps + 1))
+
     data = out / "data.h5"
-    say(f"1/5 data: synthesizing {cfg.frames_per_class_snr} frames per (class, SNR) -> {data}")
+    say(f"{next(step)}/{steps} data: synthesizing {cfg.frames_per_class_snr} frames per (class, SNR) -> {data}")
     made["data"] = synth_to_file(SynthConfig(frames_per_class_snr=cfg.frames_per_class_snr, seed=cfg.seed), data)
 
     run = out / "run"
-    say(f"2/5 train: a4 preset, classifier-only mixup, {cfg.epochs} epochs -> {run}")
+    say(f"{next(step)}/{steps} train: a4 preset, classifier-only mixup, {cfg.epochs} epochs -> {run}")
     model_cfg, train_cfg = preset("a4", data=str(data), out_dir=str(run), epochs=cfg.epochs, batch_size=128,
                                   lr=3e-3, seed=cfg.seed, conv_channels=cfg.width, rnn_hidden=cfg.width,
                                   denoiser_channels=cfg.width // 2, dense=2 * cfg.width)
     made["train"] = train(model_cfg, train_cfg, progress=progress)
 
     made["exports"], made["eval"] = {}, {}
-    precisions = ["fp32"] + (["int8"] if cfg.int8 else [])
     for precision in precisions:
-        say(f"3/5 export: ONNX {precision}")
-        res = export(run, fmt="onnx", precision=precision, out=out / f"model_{precision}.onnx")
+        target = out / f"model_{precision}.onnx"
+        say(f"{next(step)}/{steps} export: ONNX {precision} -> {target}")
+        res = export(run, fmt="onnx", precision=precision, out=target)
         made["exports"][precision] = {"path": str(res.path), "parity": res.parity}
-        say(f"4/5 eval-engine: {res.path.name} on the run's validation frames")
+        say(f"{next(step)}/{steps} eval-engine: {res.path.name} on the run's validation frames")
         rep = evaluate_engine(EvalSettings(model=str(res.path), report_dir=str(out / f"eval_{precision}"),
                                            progress=progress))
         made["eval"][precision] = {k: rep[k] for k in ("passed", "train_acc", "engine_acc", "delta_pp",
                                                        "drifted_snrs", "bands")}
-    say("5/5 bench: ONNX Runtime fp32 latency and throughput")
+    say(f"{next(step)}/{steps} bench: ONNX Runtime fp32 latency and throughput")
     made["bench"] = bench(str(out / "model_fp32.onnx"), batches=(1, 64, 256), seconds=cfg.bench_seconds)
     return made

@@ -183,7 +183,7 @@ def main() -> None:
     cl = claims(results)
     jpath.write_text(json.dumps({"meta": meta, "results": results, "aggregate": agg, "claims": cl}, indent=2))
     (args.out / "ablation.md").write_text(to_markdown(agg, cl, meta))
-    from amc.eval.plots import plot_per_snr
+    from amc.plots import plot_per_snr
 
     plot_per_snr(args.out / "per_snr.png", {k: a["per_snr"] for k, a in agg.items()},
                  {"low": (-14, -6), "mid": (-4, 6), "high": (10, float("inf"))}, title="ablation: per-SNR accuracy")

@@ -3,7 +3,7 @@
 Self-contained: builds untrained a4 models (default widths; speed does not depend on the weights) at
 L = 128 and L = 1024, exports each through ``amc.export.export`` (so every artifact passed, or is marked
 as having failed, the export's parity check on synthetic frames), loads everything through
-``amc.serve.runtime.Engine`` with one CPU thread count for both torch and ONNX Runtime, and times
+``amc.runtime.Engine`` with one CPU thread count for both torch and ONNX Runtime, and times
 ``run`` calls at batch 1 and 256, the variants taking turns call by call (so that load from other work
 on the machine falls on all of them alike): frames/s and latency p50 / p99. The same run measures
 the machine's fp32 GEMM peak (torch matmul of 2048 x 2048 matrices, same threads) and reports the
@@ -105,7 +105,7 @@ def build_variants(workdir: Path, length: int, threads: int) -> tuple[dict[str, 
     import amc.export.parity
     from amc.export import export
     from amc.models import flops_per_frame
-    from amc.serve.runtime import Engine
+    from amc.runtime import Engine
     from amc.train.checkpoint import load_checkpoint, model_from_checkpoint
 
     amc.export.parity.PARITY_FRAMES = 128  # parity on fewer (synthetic) frames keeps the run short

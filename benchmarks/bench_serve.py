@@ -238,8 +238,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     levels = [int(c) for c in args.concurrency.split(",")]
 
+    from amc.runtime import Engine
     from amc.serve.bench import bench_engine, random_frames
-    from amc.serve.runtime import Engine
 
     load_start = os.getloadavg()[0]  # other work on the machine skews every figure; it is recorded
     with tempfile.TemporaryDirectory(prefix="amc-bench-serve-") as tmp:

@@ -38,6 +38,16 @@ HARNESS = textwrap.dedent("""
             open(os.environ["AMC_TEST_MARK"], "w").close()
             time.sleep(60)
     ck.torch.save = slow_save
+    if os.environ.get("AMC_TEST_PAUSE_EPOCH"):  # pause in the first batch of that epoch, after a marker
+        import amc.train.loop as loop
+        real_prepare, pause = loop.prepare, int(os.environ["AMC_TEST_PAUSE_EPOCH"])
+        def paused_prepare(*a, **k):
+            done = open(os.path.join(sys.argv[sys.argv.index("--out-dir") + 1], "metrics.jsonl")).read().count("\\n")
+            if done == pause - 1:
+                open(os.environ["AMC_TEST_MARK"], "w").close()
+                time.sleep(60)
+            return real_prepare(*a, **k)
+        loop.prepare = paused_prepare
     from amc.cli import app
     app(sys.argv[1:], prog_name="amc")
 """)
@@ -76,12 +86,13 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(data, tmp_path):
     full = tmp_path / "full"
     subprocess.run(_cmd(data, full, 3), check=True, env=env, capture_output=True, timeout=300)
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_cmd(data, out, 3), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for(lambda: (out / "metrics.jsonl").exists() and (out / "metrics.jsonl").read_text().count("\n") >= 1)
-    time.sleep(0.3)  # into epoch 2
+    mark = tmp_path / "in-epoch-2"
+    proc = subprocess.Popen(_cmd(data, out, 3), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**env, "AMC_TEST_PAUSE_EPOCH": "2", "AMC_TEST_MARK": str(mark)})
+    _wait_for(mark.exists)  # inside the first batch of epoch 2
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert ck.load_checkpoint(out / "last.pt")["epoch"] in (1, 2)
+    assert ck.load_checkpoint(out / "last.pt")["epoch"] == 1
     subprocess.run(_cmd(data, out, 3, "--resume"), check=True, env=env, capture_output=True, timeout=300)
     assert ck.load_checkpoint(out / "last.pt")["epoch"] == 3
     assert _same(_weights(full / "last.pt"), _weights(out / "last.pt"))

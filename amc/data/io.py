@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import h5py
 import numpy as np
 
 from amc.config import RML2016_CLASSES, RML2018_CLASSES, AmcError
+from amc.files import atomic_path
 
 LABEL_CHUNK = 65536  # rows of Y decoded at a time
 
@@ -171,11 +171,15 @@ class H5Dataset:
         return self.frame_length * 2 * 4 * (2 if self.has_clean else 1)
 
     def fingerprint(self) -> str:
-        """A cheap identity of the file's content: shapes, classes, labels and SNRs."""
+        """A cheap identity of the file's content: shapes, classes, labels, SNRs and 32 frames spread
+        evenly through the file (two files that differ only in their samples differ here too)."""
         h = hashlib.sha256()
         h.update(json.dumps([len(self), self.frame_length, self.classes]).encode())
         h.update(self.labels.tobytes())
         h.update(self.snr.tobytes())
+        if len(self):
+            probe = np.unique(np.linspace(0, len(self) - 1, min(32, len(self))).astype(np.int64))
+            h.update(read_rows(self._file, "X", probe, self.path).tobytes())
         return h.hexdigest()[:16]
 
     # -- reading ------------------------------------------------------------------------------
@@ -243,31 +247,6 @@ def open_dataset(path: str | os.PathLike[str], classes: list[str] | None = None)
 
 
 # -- writing ----------------------------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success fsync and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; the final file gets the usual mode
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp_path, path)
-        with contextlib.suppress(OSError):  # persist the rename
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-            os.fsync(dir_fd)
-            os.close(dir_fd)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
 class DatasetWriter:
     """Append frames chunk by chunk into a RadioML-layout HDF5 file, renamed into place on close."""
 

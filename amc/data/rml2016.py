@@ -8,6 +8,7 @@ A pickle can call any importable function while it loads, so this module never u
 
 from __future__ import annotations
 
+import codecs
 import os
 import pickle
 from pathlib import Path
@@ -44,8 +45,6 @@ class SafeUnpickler(pickle.Unpickler):
         if module == "numpy.core.multiarray":
             module = "numpy._core.multiarray" if hasattr(np, "_core") else module
         if module == "_codecs":
-            import codecs
-
             return codecs.encode
         mod = __import__(module, fromlist=[name])
         return getattr(mod, name)

@@ -33,13 +33,6 @@ def snr_balanced_order(snr: np.ndarray, rng: np.random.Generator, max_frames: in
     return order[rng.permutation(len(order))][:n]
 
 
-def batches(order: np.ndarray, batch_size: int, drop_last: bool = False) -> list[np.ndarray]:
-    out = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    if drop_last and out and len(out[-1]) < batch_size:
-        out.pop()
-    return out
-
-
 def signal_fraction(snr_db: torch.Tensor) -> torch.Tensor:
     """S / (S + N) for a unit-power frame at the given SNR."""
     return 1.0 / (1.0 + torch.pow(10.0, -snr_db / 10.0))

@@ -189,7 +189,7 @@ def analog(kind: str, n: int, length: int, sps: int, rng: np.random.Generator) -
     if kind.startswith("ssb"):
         spec = np.zeros((n, length), CDTYPE)
         spec[:, 1 : len(k) + 1] = coef
-        sig = np.fft.ifft(spec, axis=-1)  # message + j Hilbert(message)
+        sig: np.ndarray = np.fft.ifft(spec, axis=-1)  # message + j Hilbert(message)
     else:
         spec = np.zeros((n, length // 2 + 1), CDTYPE)
         spec[:, 1 : len(k) + 1] = coef
@@ -437,7 +437,7 @@ def block_size(length: int) -> int:
 
 def concat(parts: list[SynthResult]) -> SynthResult:
     cat = [np.concatenate([getattr(p, k) for p in parts]) for k in ("x", "clean", "labels", "snr")]
-    return SynthResult(*cat, classes=list(parts[0].classes))
+    return SynthResult(cat[0], cat[1], cat[2], cat[3], classes=list(parts[0].classes))
 
 
 def piece(r: SynthResult, lo: int, hi: int) -> SynthResult:

@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.progress import Progress
 
 from amc.config import choice
 from amc.data.io import DataError, open_dataset
 from amc.data.split import split_from_identity
+from amc.eval.report import write_report
 from amc.metrics import Accumulator, band_means, wilson_interval
+from amc.runtime import Engine, check_classes
 
 TOLERANCE_PP = {"fp32": 0.1, "fp16": 0.5, "int8": 1.0, "int8-dynamic": 1.0}
 SPLITS = ["val", "test", "all"]
@@ -83,8 +86,6 @@ def _frames(ds: Any, meta: dict, split: str) -> np.ndarray:
 
 def evaluate_engine(cfg: EvalSettings) -> dict[str, Any]:
     """Evaluate, compare with training, write the report; returns the report dict (passed: bool)."""
-    from amc.serve.runtime import Engine, check_classes
-
     engine = Engine.load(cfg.model, provider=cfg.provider)
     meta = engine.metadata
     precision = str(meta.get("precision", "fp32"))
@@ -101,8 +102,6 @@ def evaluate_engine(cfg: EvalSettings) -> dict[str, Any]:
         torch_ref = _torch_reference(cfg, meta)
         agree = n_cmp = 0
         max_dlogit = 0.0
-        from rich.progress import Progress
-
         with Progress(disable=not cfg.progress, transient=True) as bar:
             task = bar.add_task("eval-engine", total=len(index))
             for b in ds.iter_chunks(chunk=cfg.batch_size, index=index, with_clean=False):
@@ -125,16 +124,12 @@ def evaluate_engine(cfg: EvalSettings) -> dict[str, Any]:
         report["torch_agreement"] = agree / n_cmp
         report["torch_max_abs_dlogit"] = max_dlogit
     if cfg.report_dir:
-        from amc.eval.report import write_report
-
         write_report(Path(cfg.report_dir), report, bands or {})
     return report
 
 
 def _torch_reference(cfg: EvalSettings, meta: dict) -> Any:
     """The PyTorch checkpoint, where at hand (run dir given, or the engine is not itself torch)."""
-    from amc.serve.runtime import Engine
-
     if Path(cfg.model).suffix == ".pt" or Path(cfg.model).is_dir():
         return None
     ckpt = Path(cfg.run) / "best.pt" if cfg.run else None

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from amc.data.io import atomic_path
-from amc.eval.plots import plot_per_snr
+from amc.files import atomic_path
+from amc.plots import plot_per_snr
 
 
 def _pct(v: float | None) -> str:

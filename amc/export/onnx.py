@@ -21,13 +21,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import onnx
+import onnxslim
+import torch
+from onnx import TensorProto, helper, numpy_helper
 
-from amc.export.formats import ExportError
+from amc.export.graph import check, run_ort
+from amc.export.quantize import quantize
+from amc.models import INPUT_NAME, InferenceModel
+from amc.runtime.artifact import attach_onnx
 
 if TYPE_CHECKING:
-    import onnx
-
-    from amc.export import ExportJob
+    from amc.export.job import ExportJob
 
 # Ops that start a float32 region, and the elementwise / reduction ops a region spreads through.
 FP32_ANCHORS = {"Sqrt", "Log", "Exp", "Pow", "Sigmoid", "Softmax", "ReduceMean", "ReduceSum", "Div", "Clip",
@@ -40,11 +45,6 @@ SIMPLIFY_ATOL = 1e-5  # onnxslim's graph is kept only if its outputs match withi
 
 def torch_to_onnx(model: Any, frame_length: int, path: Path, opset: int, with_denoised: bool) -> onnx.ModelProto:
     """Export an eval-mode CLDNN (wrapped in InferenceModel) and check it."""
-    import onnx
-    import torch
-
-    from amc.models import INPUT_NAME, InferenceModel
-
     wrapped = InferenceModel(model, with_denoised=with_denoised)
     names = wrapped.output_names
     with warnings.catch_warnings():
@@ -55,32 +55,8 @@ def torch_to_onnx(model: Any, frame_length: int, path: Path, opset: int, with_de
     return check(onnx.load(str(path)))
 
 
-def check(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """onnx.checker (full) plus strict shape inference; returns the inferred model."""
-    import onnx
-
-    try:
-        onnx.checker.check_model(proto, full_check=True)
-        return onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
-        raise ExportError(f"the exported ONNX graph does not check: {str(e).splitlines()[0][:200]}") from None
-
-
-def run_ort(proto: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    session = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: x})
-
-
 def simplify(proto: onnx.ModelProto, frames: np.ndarray) -> tuple[onnx.ModelProto, str]:
-    """onnxslim's graph if onnxslim is installed and its outputs match the original's; else the original."""
-    try:
-        import onnxslim
-    except ImportError:
-        return proto, "onnxslim not installed: graph left unsimplified (pip install onnxslim)"
+    """onnxslim's graph if its outputs match the original's; else the original."""
     try:
         slim = onnxslim.slim(proto)
         slim = check(slim)
@@ -132,9 +108,6 @@ def fp32_region(graph: Any) -> set[int]:
 
 def to_fp16(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, Any]]:
     """Float16 body with float32 I/O and float32 fragile regions (see the module docstring)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
     model = onnx.shape_inference.infer_shapes(proto)
     g = model.graph
     floats = {v.name for v in [*g.value_info, *g.input, *g.output]
@@ -208,8 +181,6 @@ def to_fp16(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, Any]]:
 
 
 def _half_tensor(t: Any) -> Any:
-    from onnx import numpy_helper
-
     a = numpy_helper.to_array(t).astype(np.float32)
     out = numpy_helper.from_array(np.clip(a, -65504.0, 65504.0).astype(np.float16), t.name)
     return out
@@ -227,8 +198,6 @@ def export_proto(job: ExportJob, workdir: Path) -> onnx.ModelProto:
         job.extra["fp16"] = info
         job.notes.append(f"fp16 body; kept in float32: {', '.join(info['fp32_ops'])}")
     elif job.precision in ("int8", "int8-dynamic"):
-        from amc.export.quantize import quantize
-
         proto, info = quantize(proto, job, workdir)
         job.extra["quantization"] = info
         job.notes.append(f"int8 {info['mode']}; op types left in float: {', '.join(info['float_ops']) or 'none'}")
@@ -237,10 +206,6 @@ def export_proto(job: ExportJob, workdir: Path) -> onnx.ModelProto:
 
 def build_onnx(job: ExportJob) -> None:
     """Format 'onnx': write job.out (ONNX with amc metadata_props)."""
-    import onnx
-
-    from amc.export.metadata import attach_onnx
-
     with tempfile.TemporaryDirectory(prefix="amc-onnx-") as tmp:
         proto = export_proto(job, Path(tmp))
     attach_onnx(proto, job.full_metadata())

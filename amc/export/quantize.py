@@ -24,13 +24,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import onnx
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_dynamic,
+    quantize_static,
+)
+from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from amc.export.formats import ExportError
+from amc.export.errors import ExportError
+from amc.export.graph import check
 
 if TYPE_CHECKING:
-    import onnx
-
-    from amc.export import ExportJob
+    from amc.export.job import ExportJob
 
 MATRIX_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "LSTM", "GRU")
 STATIC_OPS = ["Conv", "ConvTranspose", "Gemm", "MatMul"]
@@ -38,7 +47,7 @@ DYNAMIC_OPS = ["LSTM", "GRU", "Gemm", "MatMul"]
 CALIB_BATCH = 64
 
 
-class _FrameReader:
+class _FrameReader(CalibrationDataReader):
     """CalibrationDataReader over an (n, 2, L) array, CALIB_BATCH frames at a time."""
 
     def __init__(self, frames: np.ndarray, input_name: str = "iq") -> None:
@@ -49,21 +58,9 @@ class _FrameReader:
         return next(self._batches, None)
 
 
-def _reader(frames: np.ndarray) -> Any:
-    from onnxruntime.quantization import CalibrationDataReader
-
-    class Reader(_FrameReader, CalibrationDataReader):
-        pass
-
-    return Reader(frames)
-
-
 def preprocess(proto: onnx.ModelProto, workdir: Path) -> Path:
     """quant_pre_process into workdir/pre.onnx. ONNX's own shape inference covers this graph (only the
     batch axis is dynamic), so ORT's symbolic shape inference (seconds) is only the fallback."""
-    import onnx
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     src, dst = workdir / "float.onnx", workdir / "pre.onnx"
     onnx.save(proto, str(src))
     error = None
@@ -88,13 +85,10 @@ def mixed_range_nodes(proto: onnx.ModelProto) -> list[str]:
 
 def quantize_static_qdq(proto: onnx.ModelProto, frames: np.ndarray, workdir: Path
                         ) -> tuple[onnx.ModelProto, list[str]]:
-    import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
     pre = preprocess(proto, workdir)
     out = workdir / "int8.onnx"
     exclude = mixed_range_nodes(onnx.load(str(pre)))
-    quantize_static(str(pre), str(out), _reader(frames), quant_format=QuantFormat.QDQ,
+    quantize_static(str(pre), str(out), _FrameReader(frames), quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
                     op_types_to_quantize=STATIC_OPS, nodes_to_exclude=exclude,
                     calibrate_method=CalibrationMethod.MinMax,
@@ -103,9 +97,6 @@ def quantize_static_qdq(proto: onnx.ModelProto, frames: np.ndarray, workdir: Pat
 
 
 def quantize_dynamic_int8(proto: onnx.ModelProto, workdir: Path) -> onnx.ModelProto:
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     pre = preprocess(proto, workdir)
     out = workdir / "int8-dynamic.onnx"
     quantize_dynamic(str(pre), str(out), weight_type=QuantType.QInt8, per_channel=True,
@@ -132,8 +123,6 @@ def float_matrix_ops(proto: onnx.ModelProto) -> tuple[dict[str, int], list[str]]
 
 def quantize(proto: onnx.ModelProto, job: ExportJob, workdir: Path) -> tuple[onnx.ModelProto, dict[str, Any]]:
     """int8 model of job.precision and a description of what was quantized."""
-    from amc.export.onnx import check
-
     if job.precision == "int8":
         frames, source = job.calibration()
         q, exclude = quantize_static_qdq(proto, frames, workdir)

@@ -17,10 +17,15 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from amc.export.formats import ExportError
+import onnx
+import torch
+
+from amc.export.errors import ExportError
+from amc.export.onnx import export_proto
+from amc.runtime.artifact import attach_onnx, write_engine, write_sidecar
 
 if TYPE_CHECKING:
-    from amc.export import ExportJob
+    from amc.export.job import ExportJob
 
 MISSING = "TensorRT needs an NVIDIA GPU and the tensorrt package (pip install 'amc[trt]')"
 DEFAULT_WORKSPACE_GB = 4.0
@@ -32,8 +37,6 @@ def require_tensorrt() -> Any:
         import tensorrt as trt
     except ImportError:
         raise ExportError(f"{MISSING}; the tensorrt package is not installed here") from None
-    import torch
-
     if not torch.cuda.is_available():
         raise ExportError(f"{MISSING}; no CUDA device is visible (check nvidia-smi / CUDA_VISIBLE_DEVICES)")
     return trt
@@ -48,10 +51,6 @@ def build_engine(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str],
     Returns build facts (TensorRT version, GPU, profile) that belong in the metadata.
     """
     trt = require_tensorrt()
-    import torch
-
-    from amc.export.metadata import write_engine, write_sidecar
-
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
@@ -91,11 +90,6 @@ def build_engine(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str],
 
 def build_tensorrt(job: ExportJob) -> None:
     """Format 'tensorrt': ONNX of the job's precision (in a temp dir), then the engine at job.out."""
-    import onnx
-
-    from amc.export.metadata import attach_onnx
-    from amc.export.onnx import export_proto
-
     with tempfile.TemporaryDirectory(prefix="amc-trt-") as tmp:
         proto = export_proto(job, Path(tmp))
         attach_onnx(proto, job.full_metadata())

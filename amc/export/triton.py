@@ -13,12 +13,14 @@ TensorRT execution accelerator can be switched on (``gpu_accelerator="FP16"``).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from amc.export.onnx import build_onnx
+from amc.export.tensorrt import build_tensorrt
+
 if TYPE_CHECKING:
-    from amc.export import ExportJob
+    from amc.export.job import ExportJob
 
 MODEL_NAME = "amc"
 PLATFORMS = {".onnx": "onnxruntime_onnx", ".plan": "tensorrt_plan"}
@@ -59,24 +61,6 @@ def config_pbtxt(meta: dict[str, Any], platform: str, max_batch: int, name: str 
     return "\n".join(lines) + "\n"
 
 
-def write_repository(repo: str | Path, model: str | Path, meta: dict[str, Any], name: str = MODEL_NAME,
-                     **config: Any) -> Path:
-    """Copy a model file into REPO/NAME/1/ and write config.pbtxt and labels.txt; returns REPO/NAME."""
-    from amc.export.metadata import sidecar
-
-    model = Path(model)
-    model_dir = Path(repo) / name
-    version = model_dir / "1"
-    version.mkdir(parents=True, exist_ok=True)
-    target = version / f"model{model.suffix}"
-    if model.resolve() != target.resolve():
-        shutil.copyfile(model, target)
-        if model.suffix == ".plan" and sidecar(model).is_file():
-            shutil.copyfile(sidecar(model), sidecar(target))
-    write_config(model_dir, meta, PLATFORMS[model.suffix], name=name, **config)
-    return model_dir
-
-
 def write_config(model_dir: Path, meta: dict[str, Any], platform: str, name: str = MODEL_NAME,
                  **config: Any) -> None:
     max_batch = int(config.pop("max_batch", meta.get("max_batch", 256)))
@@ -91,12 +75,8 @@ def _build(job: ExportJob, suffix: str) -> None:
     job.out = model_dir / "1" / f"model{suffix}"
     try:
         if suffix == ".onnx":
-            from amc.export.onnx import build_onnx
-
             build_onnx(job)
         else:
-            from amc.export.tensorrt import build_tensorrt
-
             job.plain = True
             build_tensorrt(job)
     finally:

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -123,6 +123,7 @@ class Denoiser(nn.Module):
         self.out = nn.Conv1d(widths[0], 2, 3, padding=1)
         with torch.no_grad():  # start near the identity but keep every layer trainable
             self.out.weight.mul_(0.1)
+            assert self.out.bias is not None
             self.out.bias.zero_()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -175,8 +176,10 @@ class FiLM(nn.Module):
         self.mlp = nn.Sequential(
             nn.Linear(2, FILM_HIDDEN), nn.ReLU(inplace=True), nn.Linear(FILM_HIDDEN, 2 * channels * blocks)
         )
-        nn.init.zeros_(self.mlp[-1].weight)
-        nn.init.zeros_(self.mlp[-1].bias)
+        last = self.mlp[-1]
+        assert isinstance(last, nn.Linear)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def forward(self, eta: Tensor) -> list[tuple[Tensor, Tensor]]:
         e = torch.clamp(eta, 1e-4, 1.0 - 1e-4)
@@ -255,12 +258,6 @@ class CLDNN(nn.Module):
         if self.noise_head is None:
             return torch.zeros_like(x_n[:, 0, 0])
         return torch.sigmoid(self.noise_head(x_n, denoised))
-
-    def snr_db(self, eta: Tensor) -> Tensor:
-        """10 log10((1 - eta) / eta) clamped to cfg.snr_range_db (zeros without a noise head)."""
-        if self.noise_head is None:
-            return torch.zeros_like(eta)
-        return snr_db_from_eta(eta, self.snr_range_db)
 
     def stem_features(self, x_n: Tensor) -> Tensor:
         """Raw-path stem features (B, C, L) of a normalised frame (for feature preservation)."""
@@ -349,7 +346,7 @@ def flops_per_frame(model: nn.Module, frame_length: int) -> int:
     """
     total = 0
 
-    def hook(m: nn.Module, inputs: tuple[Tensor, ...], output: Tensor | tuple) -> None:
+    def hook(m: nn.Module, inputs: tuple[Tensor, ...], output: Any) -> None:
         nonlocal total
         if isinstance(m, nn.Conv1d):
             out = output

@@ -1,5 +1,25 @@
-"""The one inference layer (being moved here from amc.serve.runtime; import from amc.runtime)."""
+"""The one inference layer: ``Engine.load(path)`` opens any amc artifact with the backend its kind needs.
 
-from amc.serve.runtime import Engine, InputError, Prediction, check_classes, validate_iq
+==============================  ==================  ============================================
+path                            backend             runs on
+==============================  ==================  ============================================
+run directory, ``*.pt``         ``TorchEngine``     PyTorch, CUDA when available
+``*.onnx``                      ``OnnxEngine``      ONNX Runtime: TensorRT -> CUDA -> CPU providers
+``*.engine``, ``*.plan``        ``TensorRTEngine``  TensorRT 10+ (``execute_async_v3``), CUDA only
+Triton repository               by its model file   (the model inside ``NAME/1/``)
+==============================  ==================  ============================================
 
-__all__ = ["Engine", "InputError", "Prediction", "check_classes", "validate_iq"]
+Modules: ``formats`` (artifact kinds, declared once), ``artifact`` (containers and their metadata),
+``safety`` (untrusted ONNX files), ``validate`` (the one input check), ``base`` (the Engine interface)
+and one module per backend. Export, eval, serve and classify stand on this layer; it imports only
+config, data, models and train (for checkpoints).
+"""
+
+from amc.runtime.base import DEFAULT_MAX_BATCH, PROVIDERS, Engine, Prediction
+from amc.runtime.onnx_backend import OnnxEngine
+from amc.runtime.tensorrt_backend import TensorRTEngine
+from amc.runtime.torch_backend import TorchEngine
+from amc.runtime.validate import InputError, check_classes, validate_iq
+
+__all__ = ["DEFAULT_MAX_BATCH", "PROVIDERS", "Engine", "InputError", "OnnxEngine", "Prediction", "TensorRTEngine",
+           "TorchEngine", "check_classes", "validate_iq"]

@@ -197,10 +197,3 @@ class Batcher:
             except Exception:  # metrics must never break serving
                 pass
 
-
-def describe(batcher: Batcher) -> dict[str, Any]:
-    """A small snapshot for logs and tests."""
-    s = batcher.stats
-    return {"batches": s.batches, "frames": s.frames, "max_batch_seen": s.max_batch_seen,
-            "queued_frames": batcher.queued_frames, "max_batch": batcher.max_batch,
-            "max_delay_ms": batcher.max_delay * 1000.0}

@@ -17,6 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from amc.config import ConfigError
+from amc.progress import Bar
+from amc.runtime import Engine
 
 WARMUP_ITERS = 3  # untimed calls per batch size after Engine.warmup
 MIN_ITERS = 5  # timed calls per batch size even when `seconds` runs out first
@@ -47,44 +54,52 @@ def time_calls(fn: Any, x: np.ndarray, seconds: float, min_iters: int = MIN_ITER
             "frames_per_s": float(len(x) * len(t) / (t.sum() / 1000.0))}
 
 
-def bench_engine(engine: Any, batches: Sequence[int], seconds: float, seed: int = 0) -> list[dict[str, Any]]:
-    """Rows of `time_calls` for one loaded engine, one per batch size."""
+def bench_engine(engine: Any, batches: Sequence[int], seconds: float, seed: int = 0,
+                 on_batch: Any = None) -> list[dict[str, Any]]:
+    """Rows of `time_calls` for one loaded engine, one per batch size (``on_batch()`` after each)."""
     cap = int(getattr(engine, "max_batch", 0) or 0)
     too_big = [b for b in batches if cap and b > cap]
     if too_big:
-        raise ValueError(f"batch size(s) {too_big} exceed the engine's max_batch {cap}")
+        raise ConfigError(f"batch size(s) {too_big} exceed the engine's max_batch {cap}; use smaller --batch "
+                          "or re-export with a larger --max-batch")
     engine.warmup(tuple(batches))
-    return [time_calls(engine.run, random_frames(b, engine.frame_length, seed), seconds) for b in batches]
+    rows = []
+    for b in batches:
+        rows.append(time_calls(engine.run, random_frames(b, engine.frame_length, seed), seconds))
+        if on_batch is not None:
+            on_batch()
+    return rows
 
 
 def bench(model_path: str | os.PathLike[str], batches: Sequence[int] = (1, 8, 64, 256), seconds: float = 2.0,
           compare_torch: str | os.PathLike[str] | None = None, threads: int | None = None,
-          provider: str = "auto") -> dict[str, Any]:
+          provider: str = "auto", progress: bool = False) -> dict[str, Any]:
     """Latency p50/p90/p99 and frames/s per batch size for the engine at `model_path`.
 
     Returns {"model", "backend", "precision", "frame_length", "threads", "cpu_count", "seconds",
     "engine": [rows], "torch": [rows] | None, "speedup": [{batch, x}] | None}.
     """
-    from amc.serve.runtime import Engine
-
     batches = [int(b) for b in batches]
     if not batches or min(batches) < 1:
-        raise ValueError(f"batch sizes must be >= 1, got {batches}")
+        raise ConfigError(f"batch sizes must be >= 1, got {batches}")
     if seconds <= 0:
-        raise ValueError(f"seconds must be > 0, got {seconds}")
+        raise ConfigError(f"seconds must be > 0, got {seconds}")
     engine = Engine.load(model_path, provider=provider, threads=threads)
-    result: dict[str, Any] = {
-        "model": str(model_path), "backend": engine.backend, "precision": engine.precision,
-        "frame_length": int(engine.frame_length), "threads": threads, "cpu_count": os.cpu_count(),
-        "machine": platform.processor() or platform.machine(), "seconds": seconds,
-        "engine": bench_engine(engine, batches, seconds), "torch": None, "speedup": None,
-    }
-    if compare_torch is not None:
-        ref = Engine.load(compare_torch, provider=provider, threads=threads)
-        if ref.frame_length != engine.frame_length:
-            raise ValueError(f"{compare_torch} takes frames of {ref.frame_length} samples, "
-                             f"{Path(model_path).name} takes {engine.frame_length}")
-        result["torch"] = bench_engine(ref, batches, seconds)
+    ref = Engine.load(compare_torch, provider=provider, threads=threads) if compare_torch is not None else None
+    if ref is not None and ref.frame_length != engine.frame_length:
+        raise ConfigError(f"{compare_torch} takes frames of {ref.frame_length} samples, "
+                          f"{Path(model_path).name} takes {engine.frame_length}")
+    total = len(batches) * (2 if ref is not None else 1)
+    with Bar("bench", total, "batch sizes", enabled=progress) as bar:
+        result: dict[str, Any] = {
+            "model": str(model_path), "backend": engine.backend, "precision": engine.precision,
+            "frame_length": int(engine.frame_length), "threads": threads, "cpu_count": os.cpu_count(),
+            "machine": platform.processor() or platform.machine(), "seconds": seconds,
+            "engine": bench_engine(engine, batches, seconds, on_batch=bar.advance), "torch": None, "speedup": None,
+        }
+        if ref is not None:
+            result["torch"] = bench_engine(ref, batches, seconds, on_batch=bar.advance)
+    if ref is not None:
         result["torch_backend"] = ref.backend
         result["speedup"] = [{"batch": e["batch"], "x": e["frames_per_s"] / t["frames_per_s"]}
                              for e, t in zip(result["engine"], result["torch"])]
@@ -92,21 +107,23 @@ def bench(model_path: str | os.PathLike[str], batches: Sequence[int] = (1, 8, 64
 
 
 def print_bench(result: dict[str, Any], console: Any = None) -> None:
-    """A rich table of a `bench()` result."""
-    from rich.console import Console
-    from rich.table import Table
-
+    """A bench() result: one header line and a table of at most 80 columns (IQ throughput in MS/s = frames/s x L)."""
     console = console or Console()
     threads = result["threads"] if result["threads"] else f"default ({result['cpu_count']} CPUs)"
     speed = {s["batch"]: s["x"] for s in result.get("speedup") or []}
-    columns = ["engine", "batch", "p50 ms", "p90 ms", "p99 ms", "frames/s", "calls"] + (["vs torch"] if speed else [])
-    table = Table(*columns, title=f"{result['model']}: {result['backend']} {result['precision']}, threads {threads}, "
-                                  f"{result['seconds']:g} s per batch size (warm-up excluded)")
+    console.print(f"{result['model']}: {result['backend']} {result['precision']}, L={result['frame_length']}, "
+                  f"threads {threads}, {result['seconds']:g} s per batch size (warm-up excluded)",
+                  markup=False, highlight=False, soft_wrap=True)
+    columns = ["engine", "batch", "p50 ms", "p99 ms", "frames/s", "MS/s", "calls"] + (["vs torch"] if speed else [])
+    table = Table(*columns, box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in table.columns[1:]:
+        col.justify = "right"
     table.columns[0].no_wrap = True
     for name, rows in ((result["backend"], result["engine"]), ("torch eager", result.get("torch") or [])):
         for r in rows:
-            cells = [name, str(r["batch"]), f"{r['p50_ms']:.2f}", f"{r['p90_ms']:.2f}", f"{r['p99_ms']:.2f}",
-                     f"{r['frames_per_s']:,.0f}", str(r["iterations"])]
+            msps = r["frames_per_s"] * result["frame_length"] / 1e6
+            cells = [name, str(r["batch"]), f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}",
+                     f"{r['frames_per_s']:,.0f}", f"{msps:.2f}", str(r["iterations"])]
             if speed:
                 cells.append(f"{speed[r['batch']]:.2f}x" if name != "torch eager" else "")
             table.add_row(*cells)

@@ -18,15 +18,20 @@ fastapi, uvicorn and prometheus_client are imported here only, inside the functi
 """
 
 import asyncio
+import errno
 import json
 import logging
 import math
+import socket
 import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
 
+from amc.config import ConfigError
+from amc.runtime import Engine, InputError, validate_iq
 from amc.serve.batcher import Batcher, BatcherClosed
 
 log = logging.getLogger("amc.serve")
@@ -47,35 +52,16 @@ class ApiError(Exception):
 
 
 # -- request parsing (pure functions: bytes in, frames out) ----------------------------------------
-def check_frames(x: np.ndarray, frame_length: int) -> np.ndarray:
-    """(2, L) or (B, 2, L) numbers -> finite float32 (B, 2, L), or ApiError(422) naming the problem.
+def check_frames(x: Any, frame_length: int) -> np.ndarray:
+    """Frames -> finite float32 (B, 2, L) by the runtime's one rule set (``validate_iq``); its refusal
+    becomes ApiError(422) with the same message (shape hints included) and its kind for the metrics.
 
-    JSON integers are taken as numbers (JSON has one number type); Engine.predict's refusal of
-    integer arrays is about SDR sample dtypes, which the binary form (float32 only) cannot carry.
+    JSON has one number type, so JSON integers arrive here already as float64 (``parse_json``).
     """
-    if x.dtype.kind not in "iuf":
-        raise ApiError(422, "bad_values", "iq must hold numbers only")
-    if x.ndim == 2:
-        x = x[None]
-    if x.ndim != 3:
-        raise ApiError(422, "bad_rank", f"iq must be one frame (2, {frame_length}) or a batch (B, 2, {frame_length}); "
-                                        f"got rank {x.ndim}, shape {tuple(x.shape)}")
-    if x.shape[0] < 1:
-        raise ApiError(422, "empty", "iq holds no frames (batch size 0)")
-    if x.shape[1] != 2:
-        raise ApiError(422, "bad_shape", f"each frame needs 2 rows (I and Q), got {x.shape[1]} "
-                                         f"(shape {tuple(x.shape)}, expected (B, 2, {frame_length}))")
-    if x.shape[2] != frame_length:
-        raise ApiError(422, "frame_length", f"frame length {x.shape[2]} does not match the model's {frame_length} "
-                                            f"(expected (B, 2, {frame_length}))")
-    with np.errstate(over="ignore", invalid="ignore"):
-        x = x.astype(np.float32, copy=False)
-    finite = np.isfinite(x).all(axis=(1, 2))
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
-        raise ApiError(422, "non_finite", f"iq holds NaN or Inf (or values beyond float32) in frame(s) "
-                                          f"{bad[:5].tolist()}{' ...' if len(bad) > 5 else ''}")
-    return np.ascontiguousarray(x)
+    try:
+        return validate_iq(x, frame_length)
+    except InputError as e:
+        raise ApiError(422, e.kind, str(e)) from None
 
 
 def parse_top_k(value: Any, num_classes: int) -> int:
@@ -102,8 +88,10 @@ def parse_json(body: bytes, frame_length: int) -> tuple[np.ndarray, Any]:
     try:
         x = np.array(doc["iq"])
     except (ValueError, TypeError, OverflowError, RecursionError):
-        raise ApiError(422, "bad_shape", f"iq is ragged or holds non-numbers; expected (2, {frame_length}) "
-                                         f"or (B, 2, {frame_length}) numbers") from None
+        raise ApiError(422, "bad_values", f"iq is ragged or holds non-numbers; expected (2, {frame_length}) "
+                                          f"or (B, 2, {frame_length}) numbers") from None
+    if x.dtype.kind in "iu":  # JSON numbers written without a decimal point
+        x = x.astype(np.float64)
     return check_frames(x, frame_length), doc.get("top_k")
 
 
@@ -217,8 +205,6 @@ def create_app(engine: Any, max_batch: int = 256, max_delay_ms: float = 2.0, max
     from fastapi.responses import JSONResponse, Response
     from starlette.exceptions import HTTPException
     from starlette.requests import ClientDisconnect
-
-    from amc.serve.runtime import InputError
 
     classes = list(engine.classes)
     frame_length = int(engine.frame_length)
@@ -349,24 +335,48 @@ def create_app(engine: Any, max_batch: int = 256, max_delay_ms: float = 2.0, max
     return app
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A bound TCP socket (port 0: any free one), or ConfigError naming the address and the fix."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        why = "the port is in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+        raise ConfigError(f"cannot listen on {host}:{port}: {why}; choose another --port (0 picks a free one) "
+                          "or --host") from None
+    return sock
+
+
 def serve(model_path: str, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 256,
           max_delay_ms: float = 2.0, provider: str = "auto", threads: int | None = None,
           max_body_bytes: int = 32 << 20, top_k: int = 3, log_level: str = "info", access_log: bool = False,
-          graceful_timeout_s: float = 30.0) -> None:
-    """Load the engine at `model_path` and serve it with uvicorn until SIGINT / SIGTERM (then drain)."""
-    import uvicorn
+          graceful_timeout_s: float = 30.0, announce: Callable[[str], None] = print) -> None:
+    """Load the engine, bind the port, then announce and serve with uvicorn until SIGINT / SIGTERM (then drain).
 
-    from amc.serve.runtime import Engine
-
+    Everything that can fail on bad input (the model file, the address) fails before the announcement."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise ConfigError("amc serve needs the HTTP libraries: pip install 'amc[serve]'") from None
     if not log.handlers:  # the service's own lines (warm-up failures, drain) next to uvicorn's
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
     engine = Engine.load(model_path, provider=provider, threads=threads)
-    log.info("amc serve: %s (%s, %s, L=%d, %d classes)", model_path, engine.backend, engine.precision,
-             engine.frame_length, len(engine.classes))
     app = create_app(engine, max_batch=max_batch, max_delay_ms=max_delay_ms, max_body_bytes=max_body_bytes,
                      top_k=top_k)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log,
-                timeout_graceful_shutdown=graceful_timeout_s)
+    sock = bind(host, port)
+    where = sock.getsockname()
+    announce(f"serving {model_path} ({engine.backend} {engine.precision}, L={engine.frame_length}, "
+             f"{len(engine.classes)} classes) on http://{host}:{where[1]} (max batch {max_batch}, "
+             f"max delay {max_delay_ms:g} ms)")
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=access_log,
+                                           timeout_graceful_shutdown=int(math.ceil(graceful_timeout_s))))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 
 from amc.config import AmcError, ModelConfig, from_dict
-from amc.data.io import atomic_path
+from amc.files import atomic_path
+from amc.models import build_model
 
 FORMAT = "amc-checkpoint/1"
 NORMALISATION = "per-frame unit mean power (in graph)"
@@ -73,8 +74,6 @@ def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
     """Rebuild the model from the checkpoint's own config and load its weights (strict)."""
-    from amc.models import build_model
-
     cfg = from_dict(ModelConfig, dict(ckpt["model_config"]))
     model = build_model(cfg)
     try:

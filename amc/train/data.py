@@ -81,7 +81,8 @@ class FrameSource:
                 yield self.x[pos], clean, self.labels[pos], self.snr[pos]
             return
         reader = _BatchReader(self.path, self.index, self.labels, self.snr, chunks, self.with_clean)
-        loader = torch.utils.data.DataLoader(reader, batch_size=None, shuffle=False, collate_fn=_as_is,
+        loader = torch.utils.data.DataLoader(reader, batch_size=None, shuffle=False, collate_fn=_as_is,  # type: ignore[arg-type]
+
                                              num_workers=self.num_workers,
                                              persistent_workers=False, prefetch_factor=4 if self.num_workers else None)
         yield from loader

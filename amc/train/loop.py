@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,16 +23,20 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from amc import __version__
-from amc.config import ConfigError, ModelConfig, TrainConfig, to_dict
-from amc.data.io import DataError, H5Dataset, atomic_path, open_dataset
+from amc.config import AmcError, ConfigError, ModelConfig, TrainConfig, to_dict
+from amc.data.io import DataError, H5Dataset, open_dataset
 from amc.data.sampling import degrade, epoch_order, snr_balanced_order, time_shift
 from amc.data.split import stratified_split
+from amc.files import atomic_path
 from amc.metrics import Accumulator, band_means
-from amc.models import build_model
+from amc.models import build_model, normalise
+from amc.plots import plot_confusion, plot_per_snr
 from amc.train.checkpoint import NORMALISATION, load_checkpoint, save_checkpoint
 from amc.train.data import FrameSource
 from amc.train.losses import TrainStep
 from amc.train.mixup import MixupStats, mix
+from amc.train.progress import EpochProgress, epoch_summary
+from amc.train.resume import RunState, restore
 
 LOSS_TERMS = ("total", "ce", "den", "id", "eta", "snr", "feat")
 
@@ -89,8 +94,6 @@ def prepare(x: torch.Tensor, clean: torch.Tensor | None, snr: torch.Tensor, cfg:
 
     Returns (x_n, target, snr) with target scaled like x_n, so x_n - target is the noise.
     """
-    from amc.models.cldnn import normalise
-
     x_n, scale = normalise(x)
     if clean is not None:
         target = clean / scale
@@ -120,7 +123,7 @@ def evaluate(model: torch.nn.Module, source: FrameSource, batch_size: int, bands
                    out.eta.float().cpu().numpy() if has_eta else None,
                    out.snr_db.float().cpu().numpy() if has_eta else None, loss_sum=loss)
         if clean is not None and getattr(model, "denoiser", None) is not None:
-            x_n, scale = model.normalise(x)
+            x_n, scale = normalise(x)
             c = clean / scale
             p_c = c.pow(2).mean(dim=(1, 2))
             snr_in = 10 * torch.log10(p_c / (x_n - c).pow(2).mean(dim=(1, 2)).clamp_min(1e-12))
@@ -168,12 +171,21 @@ def _write_json(path: Path, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, default=float))
 
 
+class Interrupted(AmcError):
+    """Ctrl-C during training: the message says which epoch is safe in last.pt and how to resume."""
+
+
 def train(model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = False, overwrite: bool = False,
-          progress: bool = True) -> dict[str, Any]:
-    """Train a model; returns the run summary (also written to OUT_DIR/summary.json)."""
+          progress: bool = True, say: Callable[[str], None] | None = print) -> dict[str, Any]:
+    """Train a model; returns the run summary (also written to OUT_DIR/summary.json).
+
+    ``say`` gets one line per epoch (and the resume / stop notes) whether or not progress bars show;
+    None keeps training silent. The dataset is recorded by absolute path, so the run, its exports and
+    eval-engine find it from any working directory."""
     cfg.validate()
     if not cfg.data:
-        raise ConfigError("no dataset: pass --data FILE (make one with `amc data synth`)")
+        raise ConfigError("no dataset: give DATA (make one with `amc data synth --out FILE`)")
+    cfg = replace(cfg, data=str(Path(cfg.data).expanduser().resolve()))
     distributed = _setup_distributed()
     rank, world = _dist()
     device = _device()
@@ -182,7 +194,13 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = False, overwr
         _prepare_run_dir(out, resume, overwrite)
     ds: H5Dataset = open_dataset(cfg.data)
     try:
-        return _train(ds, model_cfg, cfg, out, resume, progress, device, rank, world, distributed)
+        return _train(ds, model_cfg, cfg, out, resume, progress, device, rank, world, distributed,
+                      say if rank == 0 and say is not None else (lambda _: None))
+    except KeyboardInterrupt:
+        done = load_checkpoint(out / "last.pt")["epoch"] if (out / "last.pt").is_file() else 0
+        raise Interrupted(f"interrupted after epoch {done} of {cfg.epochs}"
+                          + (f"; {out / 'last.pt'} holds it: resume with `amc train --out {out} --resume`"
+                             if done else "; no epoch finished, nothing was kept to resume")) from None
     finally:
         ds.close()
         if distributed and dist.is_initialized():
@@ -190,7 +208,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = False, overwr
 
 
 def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, resume: bool, progress: bool,
-           device: torch.device, rank: int, world: int, distributed: bool) -> dict[str, Any]:
+           device: torch.device, rank: int, world: int, distributed: bool,
+           say: Callable[[str], None]) -> dict[str, Any]:
     model_cfg = replace(model_cfg, num_classes=len(ds.classes), frame_length=ds.frame_length).validate()
     split = stratified_split(ds.labels, ds.snr, cfg.val_fraction, cfg.test_fraction, cfg.split_seed,
                              fingerprint=ds.fingerprint())
@@ -217,28 +236,30 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
     meta = {"classes": ds.classes, "frame_length": ds.frame_length, "snr_grid": ds.snr_grid,
             "bands": {k: list(v) for k, v in cfg.bands.items()}, "normalisation": NORMALISATION,
             "split": split.identity, "dataset": str(ds.path), "amc_version": __version__}
-    start_epoch, best, best_epoch, bad_epochs, history = 0, -1.0, 0, 0, []
+    run = RunState()
     if resume and (out / "last.pt").is_file():
-        ck = load_checkpoint(out / "last.pt")
-        if ck["model_config"] != to_dict(model_cfg) or ck["split"] != split.identity:
-            raise ConfigError(f"{out / 'last.pt'} was trained with another model config or dataset split; "
-                              "resume with the same settings and data, or start a new --out-dir")
+        ck, run = restore(out / "last.pt", model_cfg, cfg, split.identity)
         model.load_state_dict(ck["model_state"])
         opt.load_state_dict(ck["optimizer_state"])
         sched.load_state_dict(ck["scheduler_state"])
-        start_epoch, best, best_epoch, bad_epochs = ck["epoch"], ck["best"], ck["best_epoch"], ck["bad_epochs"]
-        history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][:start_epoch]
+        if ck.get("scaler_state"):
+            scaler.load_state_dict(ck["scaler_state"])
+        say(f"resuming {out} after epoch {run.epoch} of {cfg.epochs} (best {cfg.select_metric} {run.best:.4f} "
+            f"at epoch {run.best_epoch})")
+    elif resume:
+        say(f"{out} has no last.pt yet: starting from epoch 1")
     if rank == 0:
         _write_json(out / "config.json", {"model": to_dict(model_cfg), "train": to_dict(cfg), **meta})
         with atomic_path(out / "metrics.jsonl") as tmp:  # drop epochs after the checkpoint
-            tmp.write_text("".join(json.dumps(h) + "\n" for h in history))
+            tmp.write_text("".join(json.dumps(h) + "\n" for h in run.history))
+    if run.stopped(cfg.patience):
+        say(f"{out} stopped early at epoch {run.epoch} ({cfg.select_metric} flat for {cfg.patience} epochs); "
+            "nothing to resume (raise --patience to train on)")
 
-    from amc.train.progress import EpochProgress
-
-    run_stats = MixupStats()
     bar = EpochProgress(enabled=progress and rank == 0, epochs=cfg.epochs, steps=steps_per_epoch)
     with bar:
-        for epoch in range(start_epoch, cfg.epochs):
+        for epoch in range(run.epoch, cfg.epochs if not run.stopped(cfg.patience) else run.epoch):
+            bar.start_epoch(epoch)
             t0 = time.perf_counter()
             eseed = _epoch_seed(cfg.seed, epoch)
             rng = np.random.default_rng(eseed)
@@ -251,13 +272,12 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
             sums = dict.fromkeys(LOSS_TERMS, 0.0)
             correct = seen = acc_seen = 0
             stats = MixupStats()
-            bar.start_epoch(epoch)
             for b in train_src.batches(order, cfg.batch_size):
                 x, clean, y, snr = _tensor_batch(b, device)
                 x_n, target, snr = prepare(x, clean, snr, cfg, gen)
                 mixed = mix(x_n, y, snr, cfg.mixup_alpha, cfg.mixup_prob, cfg.mixup_snr_min, rng)
                 stats.add(mixed, len(y))
-                run_stats.add(mixed, len(y))
+                run.mixup.add(mixed, len(y))
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=cfg.amp):
                     res = step_module(x_n, target, snr, y, mixed)
                 opt.zero_grad(set_to_none=True)
@@ -281,11 +301,12 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
                 continue
             val = evaluate(model, val_src, max(cfg.batch_size, 512), cfg.bands, device, model_cfg.num_classes)
             value = _select_value(val, cfg.select_metric)
-            improved = value > best
+            improved = value > run.best
             if improved:
-                best, best_epoch, bad_epochs = value, epoch + 1, 0
+                run.best, run.best_epoch, run.bad_epochs = value, epoch + 1, 0
             else:
-                bad_epochs += 1
+                run.bad_epochs += 1
+            run.epoch = epoch + 1
             row = {"epoch": epoch + 1, **{f"loss_{k}": v / max(1, seen) for k, v in sums.items()},
                    "train_acc": correct / acc_seen if acc_seen else None,  # clean-input logits only
                    "val_loss": val.get("loss"), "val_acc": val["acc"],
@@ -293,7 +314,7 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
                    "snr_rmse_db": val.get("snr_rmse_db"), "denoiser_gain_db": val.get("denoiser_gain_db"),
                    "lr": opt.param_groups[0]["lr"], "epoch_time_s": time.perf_counter() - t0,
                    "samples_per_s": seen * world / max(train_time, 1e-9), "mixup": stats.summary()}
-            history.append(row)
+            run.history.append(row)
             state = {"model_state": model.state_dict(), "model_config": to_dict(model_cfg),
                      "train_config": to_dict(cfg), **meta, "epoch": epoch + 1,
                      "metrics": {"val_acc": val["acc"], "per_snr": val["per_snr"], "counts": val["counts"],
@@ -303,19 +324,22 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
                 save_checkpoint(out / "best.pt", state)
                 _write_json(out / "best_val.json", val)
             save_checkpoint(out / "last.pt", {**state, "optimizer_state": opt.state_dict(),
-                                              "scheduler_state": sched.state_dict(), "best": best,
-                                              "best_epoch": best_epoch, "bad_epochs": bad_epochs})
+                                              "scheduler_state": sched.state_dict(),
+                                              "scaler_state": scaler.state_dict(), **run.to_checkpoint()})
             with open(out / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(row, default=float) + "\n")
-            bar.epoch_line(row)
-            stop = bool(cfg.patience and bad_epochs >= cfg.patience)
+            bar.finish_epoch(row["epoch"])
+            say(epoch_summary(row, cfg.epochs, improved))
+            stop = run.stopped(cfg.patience)
             if stop:
-                bar.note(f"stopping: {cfg.select_metric} has not improved for {cfg.patience} epochs")
+                say(f"stopping: {cfg.select_metric} has not improved for {cfg.patience} epochs")
             if _stop_signal(distributed, stop):
                 break
     if rank != 0:
         return {}
-    return _finish(out, history, best_epoch, cfg, meta, run_stats)
+    if not run.history:
+        raise ConfigError(f"{out}: no epoch was trained (epochs {cfg.epochs}); raise --epochs")
+    return _finish(out, run.history, run.best_epoch, cfg, meta, run.mixup)
 
 
 def _finish(out: Path, history: list[dict], best_epoch: int, cfg: TrainConfig, meta: dict,
@@ -328,8 +352,6 @@ def _finish(out: Path, history: list[dict], best_epoch: int, cfg: TrainConfig, m
                "bands": band_means(best_row["per_snr"], cfg.bands), "epochs_run": len(history),
                "last_val_acc": history[-1]["val_acc"], "mixup": run_stats.summary()}
     _write_json(out / "summary.json", summary)
-    from amc.eval.plots import plot_confusion, plot_per_snr
-
     plot_per_snr(out / "per_snr.png", {"val (best epoch)": best_row["per_snr"]}, cfg.bands,
                  title=f"{cfg.preset}: per-SNR accuracy, epoch {best_epoch}")
     plot_confusion(out / "confusion.png", np.asarray(best_val["confusion"]), meta["classes"],

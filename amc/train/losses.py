@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from amc.config import TrainConfig
+from amc.models import CLDNN
 from amc.train.mixup import Mixed, mixed_ce
 
 DB_PER_NEPER = 10.0 / math.log(10.0)
@@ -31,11 +32,10 @@ def noise_fraction(snr_db: Tensor) -> Tensor:
 class TrainStep(nn.Module):
     """forward(batch) -> dict of losses and the tensors the metrics need."""
 
-    def __init__(self, model: nn.Module, cfg: TrainConfig):
+    def __init__(self, model: CLDNN, cfg: TrainConfig):
         super().__init__()
         self.model = model
         self.cfg = cfg
-        self.record_aux_inputs = False  # tests switch this on to see what the aux losses were fed
 
     def forward(self, x: Tensor, target: Tensor, snr: Tensor, y: Tensor, mixed: Mixed | None) -> dict[str, Tensor]:
         """x, target: normalised (B, 2, L) input and denoiser target; snr: (B,) dB of x."""
@@ -92,8 +92,4 @@ class TrainStep(nn.Module):
                         + cfg.lambda_snr * out["snr"] + cfg.lambda_feat * out["feat"])
         out["acc_logits"] = acc_logits.detach()
         out["acc_mask"] = acc_mask
-        if self.record_aux_inputs:
-            out.update(aux_x=x_aux.detach(), aux_target=target_aux.detach(), aux_eta=eta_aux.detach(),
-                   id_target=(target_aux[snr_aux >= cfg.id_snr_min]).detach(),
-                       aux_snr=snr_aux.detach(), cls_x=(mixed.x_cls if mixed is not None else x_aux).detach())
         return out

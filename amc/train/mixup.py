@@ -9,6 +9,7 @@ classifier-only (default) or every loss (the legacy behaviour of the notes' A4/A
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,6 +74,15 @@ class MixupStats:
         if m is not None:
             self.lams.append(m.lam_batch)
             self.frames_mixed += int(m.mask.sum())
+
+    def state(self) -> dict[str, Any]:
+        """Plain data for a checkpoint (weights_only loads it)."""
+        return {"batches": self.batches, "lams": list(self.lams), "frames_mixed": self.frames_mixed,
+                "frames": self.frames}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any] | None) -> MixupStats:
+        return cls(**state) if state else cls()
 
     def summary(self) -> dict[str, float]:
         lam = np.asarray(self.lams)

@@ -92,7 +92,7 @@ def test_cli_pass_and_usage_errors(run, onnx_fp32, tmp_path):
     r = runner.invoke(app, ["eval-engine", str(onnx_fp32), "--data", str(unknown), "--split", "all", "--no-progress"])
     assert r.exit_code == 2 and "QAM64" in r.output
     r = runner.invoke(app, ["eval-engine", str(onnx_fp32), "--split", "vall"])
-    assert r.exit_code == 2 and "did you mean 'val'" in r.output
+    assert r.exit_code == 2 and "'vall' is not one of 'val', 'test', 'all'" in r.output
 
 
 @pytest.mark.parametrize("train_counts,train_acc,engine_acc,n,tol,drift", [

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from amc.cli import app
 from amc.data.io import DataError
 from amc.export import ExportError, export
-from amc.export.metadata import read_metadata
 from amc.export.parity import compare
-from amc.serve.runtime import Engine
+from amc.runtime import Engine
+from amc.runtime.artifact import read_metadata
 from amc.train.checkpoint import load_checkpoint, sha256_file
 from tests.export.conftest import PRESETS
 
@@ -213,7 +213,7 @@ def test_cli_export(trained_run: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["export", str(trained_run), "--plain"])
     assert res.exit_code == 2 and "--plain does not apply to format 'onnx'" in res.output
     res = runner.invoke(app, ["export", str(trained_run), "--format", "onxx"])
-    assert res.exit_code == 2 and "did you mean 'onnx'" in res.output
+    assert res.exit_code == 2 and "'onxx' is not one of 'onnx', 'tensorrt'" in res.output
     res = runner.invoke(app, ["export", str(tmp_path / "nothing")])
     assert res.exit_code == 2 and "no such checkpoint" in res.output
 

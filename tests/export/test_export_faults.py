@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import amc.data.io
 from amc.cli import app
 from amc.export import export
-from amc.export.metadata import read_metadata
+from amc.runtime.artifact import read_metadata
 
 
 def _full_disk(*_: Any, **__: Any) -> None:

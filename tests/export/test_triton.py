@@ -10,9 +10,9 @@ import pytest
 
 from amc.config import RML2016_CLASSES
 from amc.export import ExportError, export
-from amc.export.metadata import read_metadata
 from amc.export.triton import config_pbtxt
-from amc.serve.runtime import Engine
+from amc.runtime import Engine
+from amc.runtime.artifact import read_metadata
 from tests.export.test_export import NO_TRT
 
 

@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from amc.config import ModelConfig, TrainConfig
 from amc.models import build_model
+from amc.train import losses
 from amc.train.losses import TrainStep, noise_fraction
 from amc.train.mixup import MixupStats, mix, mixed_ce
 
@@ -45,34 +47,64 @@ def test_mixed_ce_is_the_lam_weighted_sum():
     assert mixed_ce(logits, m).item() == pytest.approx(expected, rel=1e-5)
 
 
+class Observed:
+    """What the model's modules and the loss functions actually received during one TrainStep:
+    forward hooks on the denoiser, noise head and classifier stem, and wrappers around the loss functions
+    the step calls (the arguments as passed, not a record the step keeps of itself)."""
+
+    def __init__(self, model, monkeypatch):
+        self.calls: dict[str, list] = {"denoiser": [], "noise_head": [], "stem": [], "mse": [], "bce": [],
+                                       "smooth_l1": []}
+        for name in ("denoiser", "noise_head", "stem"):
+            getattr(model, name).register_forward_hook(
+                lambda mod, inputs, output, name=name: self.calls[name].append(inputs[0].detach().clone()))
+        for key, fn in (("mse", "mse_loss"), ("bce", "binary_cross_entropy_with_logits"),
+                        ("smooth_l1", "smooth_l1_loss")):
+            real = getattr(F, fn)
+
+            def wrapped(a, b, *args, real=real, key=key, **kw):
+                self.calls[key].append((a.detach().clone(), b.detach().clone()))
+                return real(a, b, *args, **kw)
+
+            monkeypatch.setattr(losses.F, fn, wrapped)
+
+
 @pytest.mark.parametrize("cls_only", [True, False])
-def test_aux_losses_see_clean_inputs_only_with_cls_only(cls_only):
-    """The notes' fix: with cls-only the denoiser / noise / SNR losses get exactly the unmixed tensors."""
+def test_aux_losses_see_clean_inputs_only_with_cls_only(cls_only, monkeypatch):
+    """The notes' fix: with cls-only the denoiser / noise / SNR / identity losses get exactly the unmixed
+    tensors and the classifier the mixed batch; with all-losses (legacy) everything sees the blend."""
     torch.manual_seed(0)
     model = build_model(ModelConfig(num_classes=3, frame_length=32, conv_channels=8, rnn_hidden=8,
                                     denoiser_channels=4, dense=8))
     cfg = TrainConfig(mixup_cls_only=cls_only, lambda_snr=0.1, lambda_feat=0.1)
-    step = TrainStep(model, cfg)
-    step.record_aux_inputs = True
+    seen = Observed(model, monkeypatch)
     x, target, snr, y = _batch()
     m = mix(x, y, snr, alpha=0.2, prob=1.0, snr_min=0.0 if cls_only else None, rng=np.random.default_rng(3))
-    out = step(x, target, snr, y, m)
-    assert torch.equal(out["cls_x"], m.x_cls)  # the classifier always sees the mixed batch
+    out = TrainStep(model, cfg)(x, target, snr, y, m)
+    c = seen.calls
+    aux_x, aux_target = (x, target) if cls_only else (m.x_cls, m.blend(target))
+    aux_snr = snr if cls_only else m.lam * snr + (1 - m.lam) * snr[m.perm]
+    # the denoiser loss: the denoiser ran on aux_x and its output was compared with aux_target
+    assert torch.equal(c["denoiser"][0], aux_x)
+    assert torch.allclose(c["mse"][0][1], aux_target)
+    # the noise-fraction loss: the noise head saw aux_x, the BCE target is eta of aux_snr
+    assert torch.equal(c["noise_head"][0], aux_x)
+    eta = noise_fraction(snr)
+    assert torch.allclose(c["bce"][0][1], eta if cls_only else m.blend(eta))
+    # the SNR-consistency loss compares with aux_snr
+    assert torch.allclose(c["smooth_l1"][0][1], aux_snr.clamp(-30, 40) / 10.0)
+    # the identity loss: the denoiser ran on the high-SNR frames of aux_target (power-normalised)
+    hi = aux_target[aux_snr >= cfg.id_snr_min]
+    hi = hi / torch.sqrt(2.0 * (hi * hi).mean(dim=(1, 2), keepdim=True) + 1e-8)
+    assert any(t.shape == hi.shape and torch.allclose(t, hi) for t in c["denoiser"])
+    # the classifier's stem saw the mixed batch in both modes
+    assert any(torch.equal(t, m.x_cls) for t in c["stem"])
+    if cls_only:
+        assert not torch.equal(c["denoiser"][0], m.x_cls)  # the mixed batch never fed an auxiliary loss
+    else:
+        assert not torch.allclose(c["mse"][0][1], target)
     # train accuracy: with cls-only, only logits of unmixed (clean-input) frames count
     assert torch.equal(out["acc_mask"], ~m.mask if cls_only else torch.ones_like(m.mask))
-    if cls_only:
-        assert torch.equal(out["aux_x"], x)
-        assert torch.equal(out["aux_target"], target)
-        assert torch.equal(out["aux_snr"], snr)
-        assert torch.allclose(out["aux_eta"], noise_fraction(snr))
-        assert torch.equal(out["id_target"], target[snr >= cfg.id_snr_min])  # identity loss: real clean frames
-    else:
-        assert torch.equal(out["aux_x"], m.x_cls)
-        assert torch.allclose(out["aux_target"], m.blend(target))
-        assert torch.allclose(out["aux_snr"], m.lam * snr + (1 - m.lam) * snr[m.perm])
-        assert not torch.allclose(out["aux_target"], target)
-        blended_snr = m.lam * snr + (1 - m.lam) * snr[m.perm]
-        assert torch.allclose(out["id_target"], m.blend(target)[blended_snr >= cfg.id_snr_min])
     for k in ("ce", "den", "eta", "snr", "id", "feat"):
         assert torch.isfinite(out[k]) and out[k].item() > 0, k
     out["total"].backward()

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from amc.data.io import DataError
-from amc.export.metadata import read_metadata
-from amc.export.safety import check_external_data, external_tensors
-from amc.serve.runtime import Engine
+from amc.runtime import Engine
+from amc.runtime.artifact import read_metadata
+from amc.runtime.safety import check_external_data, external_tensors
 from tests.serve.test_server import frames, model_files  # noqa: F401 - the session's tiny trained model
 
 onnx = pytest.importorskip("onnx")

@@ -21,6 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+import onnx
+from google.protobuf.message import DecodeError
+
 from amc.data.io import DataError
 
 SHOW = 120  # characters of a location or tensor name quoted in a message
@@ -50,8 +53,6 @@ def _tensors_of_nodes(nodes: Any) -> Iterator[Any]:
 
 def external_tensors(proto: Any) -> Iterator[tuple[str, str | None]]:
     """(tensor name, location or None) of every tensor of the model that keeps its data outside."""
-    import onnx
-
     tensors = [*_tensors_of_graph(proto.graph), *(t for f in proto.functions for t in _tensors_of_nodes(f.node))]
     for t in tensors:
         if t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data):
@@ -83,9 +84,6 @@ def _problem(location: str | None, folder: Path) -> str:
 
 
 def _load_graph(path: Path) -> Any:
-    import onnx
-    from google.protobuf.message import DecodeError
-
     try:
         return onnx.load(str(path), load_external_data=False)
     except (DecodeError, ValueError, RuntimeError, OSError) as e:

@@ -1,4 +1,4 @@
-"""amc.serve.runtime: one Engine over torch / ONNX Runtime / TensorRT, input validation, class checks."""
+"""amc.runtime: one Engine over torch / ONNX Runtime / TensorRT, input validation, class checks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from amc.config import RML2016_CLASSES, ConfigError
 from amc.data.io import DataError
-from amc.serve.runtime import (
+from amc.runtime import (
     Engine,
     InputError,
     OnnxEngine,
@@ -19,9 +19,9 @@ from amc.serve.runtime import (
     TensorRTEngine,
     TorchEngine,
     check_classes,
-    ort_providers,
     validate_iq,
 )
+from amc.runtime.onnx_backend import ort_providers
 from tests.export.conftest import make_checkpoint, one_torch_thread  # noqa: F401 - autouse fixture
 
 L = 128
@@ -68,7 +68,7 @@ def test_validate_accepts_and_converts() -> None:
     (np.zeros((2, 2, L), np.complex64), r"complex IQ .* np.stack"),
     (np.zeros((2, 2, L), np.int16), r"integer IQ samples \(int16\) are refused"),
     (np.zeros((2, 2, L), np.uint8), r"127.5"),
-    (np.zeros((2, 2, L), bool), r"integer IQ samples \(bool\)"),
+    (np.zeros((2, 2, L), bool), r"boolean IQ input is refused"),
     (np.array([["a"] * L] * 2), r"dtype <U1"),
 ])
 def test_validate_refuses(bad: np.ndarray, pattern: str) -> None:
@@ -180,7 +180,7 @@ def _fake_engine(path: Path, meta: dict, plan: bytes = b"PLAN") -> Path:
 
 
 def test_engine_file_header(tmp_path: Path) -> None:
-    from amc.export.metadata import read_engine, read_metadata
+    from amc.runtime.artifact import read_engine, read_metadata
 
     meta = {"classes": ["A", "B"], "frame_length": 64, "precision": "fp16", "max_batch": 32}
     path = _fake_engine(tmp_path / "m.engine", meta)

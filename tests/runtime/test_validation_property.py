@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from amc.serve.runtime import InputError, Prediction, validate_iq
+from amc.runtime import InputError, Prediction, validate_iq
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -131,7 +131,7 @@ def test_validate_iq_refuses_non_arrays_with_input_error_only(obj: Any) -> None:
 
 @pytest.fixture(scope="module", params=["onnx", "torch"])
 def real_engine(request: pytest.FixtureRequest, engine: Any, model_files: Any) -> Any:  # noqa: F811
-    from amc.serve.runtime import Engine
+    from amc.runtime import Engine
 
     return engine if request.param == "onnx" else Engine.load(model_files[0], provider="cpu")
 

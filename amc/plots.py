@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from amc.data.io import atomic_path
+from amc.files import atomic_path
 
 
 def _pyplot():

@@ -1,0 +1,121 @@
+"""What every command shares: the consoles, the one-line error handler, JSON / table output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from amc.config import AmcError
+from amc.files import atomic_path
+
+PIPE_WIDTH = 10_000  # output that is not a terminal is never cut or wrapped to fit a width
+
+
+def _console(stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True, no_color=True)
+
+
+console = _console(stderr=False)
+err_console = _console(stderr=True)
+
+
+class UsageError(AmcError):
+    """Bad command-line input that is not a config or data error."""
+
+
+def say(text: str) -> None:
+    """A plain line on stdout (no markup, no highlighting, never wrapped)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the library's input errors into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (AmcError, FileExistsError, PermissionError) as e:
+            error(str(e))
+        except OSError as e:
+            error(f"{e.strerror or e}: {e.filename or ''}".rstrip(": "))
+
+    return wrapper
+
+
+def error(message: str) -> None:
+    """Print `error: message` (first line only) on stderr and exit 2."""
+    err_console.print(f"error: {message.splitlines()[0] if message else 'failed'}", markup=False,
+                      highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def refuse_existing(path: Path, overwrite: bool, what: str = "") -> None:
+    """FileExistsError unless the path is free or --overwrite was given."""
+    if path.exists() and not overwrite and (not path.is_dir() or any(path.iterdir())):
+        raise FileExistsError(f"{path} exists{what}; pass --overwrite to replace it")
+
+
+def jsonable(obj: Any) -> Any:
+    """JSON-safe: non-finite floats become null (strict JSON), tuples lists, paths strings."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):
+        return jsonable(obj.tolist())
+    return obj
+
+
+def write_json(target: str | Path, obj: Any) -> None:
+    """`--json PATH`: write obj there atomically ('-' prints it on stdout)."""
+    text = json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n"
+    if str(target) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".tmp.json") as tmp:
+        tmp.write_text(text)
+    err_console.print(f"wrote {path}", markup=False, highlight=False)
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None,
+          right: Sequence[int] = ()) -> Table:
+    """A compact table (columns in `right` right-aligned); the first column never wraps."""
+    t = Table(*columns, title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for i, col in enumerate(t.columns):
+        col.no_wrap = i == 0
+        if i in right:
+            col.justify = "right"
+    for r in rows:
+        t.add_row(*r)
+    return t
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A valid GitHub-flavoured Markdown table (pipes in cells escaped), one line per row."""
+    def cell(v: str) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)

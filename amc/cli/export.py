@@ -1,0 +1,50 @@
+"""`amc export`: ONNX / TensorRT / Triton, each checked against PyTorch right away."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from amc.cli.common import say, user_errors
+from amc.cli.options import one_of
+from amc.export.formats import FORMATS
+from amc.export.parity import PRECISIONS
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(user_errors(export_cmd))
+
+
+def export_cmd(
+    source: Annotated[Path, typer.Argument(metavar="RUN", help="Run directory (its best.pt) or checkpoint file.")],
+    format: Annotated[one_of(list(FORMATS)), typer.Option("--format", help="Artifact format.")] = "onnx",  # type: ignore[valid-type]
+    precision: Annotated[one_of(list(PRECISIONS)),  # type: ignore[valid-type]
+                         typer.Option(help="int8: static QDQ (TensorRT-ready); int8-dynamic: ONNX Runtime CPU only.")
+                         ] = "fp32",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file or repository directory. "
+                                                                 "[default: beside the checkpoint]")] = None,
+    opset: Annotated[int, typer.Option(help="ONNX opset (13..20).")] = 17,
+    max_batch: Annotated[int, typer.Option(help="Largest batch (TensorRT profile, Triton max_batch_size).",
+                                           min=1)] = 256,
+    force: Annotated[bool, typer.Option("--force", help="Keep the artifact even if its parity check fails.")] = False,
+    data: Annotated[Path | None, typer.Option(help="Training dataset, if it moved (parity and calibration "
+                                                   "frames). [default: the run's]")] = None,
+    calib_frames: Annotated[int, typer.Option(help="int8 calibration frames from the training split.", min=1)] = 512,
+    plain: Annotated[bool, typer.Option("--plain", help="TensorRT: bare .plan (for Triton / trtexec) plus a "
+                                                        "sidecar .json.")] = False,
+    with_denoised: Annotated[bool, typer.Option("--with-denoised",
+                                                help="Add the denoised frame (B, 2, L) as an output.")] = False,
+    simplify: Annotated[bool, typer.Option("--simplify/--no-simplify", help="Simplify the graph with onnxslim "
+                                                                             "(kept only if outputs match).")] = True,
+) -> None:
+    """Export a run to ONNX / TensorRT / Triton, verified against PyTorch on validation frames."""
+    from amc.export import export
+    from amc.export.parity import summary_line
+
+    r = export(source, fmt=format, precision=precision, out=out, opset=opset, max_batch=max_batch, force=force,
+               data=data, calib_frames=calib_frames, plain=plain, with_denoised=with_denoised, simplify=simplify)
+    for line in [f"wrote {r.path} ({r.format}, {r.precision})", summary_line(r.parity, r.precision),
+                 *[f"note: {n}" for n in r.notes]]:
+        say(line)

@@ -1,0 +1,72 @@
+"""`amc serve` (HTTP service with dynamic batching) and `amc bench` (latency and throughput)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from amc.cli.common import UsageError, console, say, user_errors, write_json
+from amc.cli.options import one_of
+from amc.runtime import PROVIDERS
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(user_errors(serve_cmd))
+    app.command("bench")(user_errors(bench_cmd))
+
+
+def batch_sizes(text: str) -> list[int]:
+    """'1,8,64,256' -> [1, 8, 64, 256]."""
+    try:
+        sizes = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise UsageError(f"cannot parse --batch '{text}': use positive integers, e.g. --batch 1,8,64,256")
+    return sizes
+
+
+def serve_cmd(
+    model: Annotated[Path, typer.Argument(
+        metavar="MODEL", help="Model: .onnx, .engine, .pt, a run directory or a Triton "
+                                               "repository.")],
+    host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 to listen on all).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port).", min=0, max=65535)] = 8000,
+    max_batch: Annotated[int, typer.Option(help="Most frames per engine call (dynamic batching).", min=1)] = 256,
+    max_delay_ms: Annotated[float, typer.Option(help="Longest wait to gather a batch, ms.", min=0)] = 2.0,
+    provider: Annotated[one_of(PROVIDERS), typer.Option(help="Execution provider.")] = "auto",  # type: ignore[valid-type]
+    threads: Annotated[int | None, typer.Option(help="Engine CPU threads. [default: the runtime's]",
+                                                min=1)] = None,
+) -> None:
+    """Serve a model over HTTP: POST /v1/classify, /healthz, /readyz, /v1/model, /metrics."""
+    from amc.serve.server import serve
+
+    serve(str(model), host=host, port=port, max_batch=max_batch, max_delay_ms=max_delay_ms, provider=provider,
+          threads=threads, announce=say)
+
+
+def bench_cmd(
+    model: Annotated[Path, typer.Argument(metavar="MODEL", help="Model: .onnx, .engine, .pt or a run directory.")],
+    batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = "1,8,64,256",
+    seconds: Annotated[float, typer.Option(help="Timed seconds per batch size (warm-up excluded).", min=0.001)
+                       ] = 2.0,
+    compare_torch: Annotated[Path | None, typer.Option(help="Checkpoint or run dir to time torch eager "
+                                                            "against.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads. [default: the runtime's]", min=1)] = None,
+    provider: Annotated[one_of(PROVIDERS), typer.Option(help="Execution provider.")] = "auto",  # type: ignore[valid-type]
+    progress: Annotated[bool, typer.Option(help="Show a progress bar (stderr).")] = True,
+    json_out: Annotated[str | None, typer.Option("--json", metavar="PATH",
+                                                 help="Also write the result as JSON ('-': stdout only).")] = None,
+) -> None:
+    """Latency p50/p90/p99 and frames/s per batch size (optionally against torch eager)."""
+    from amc.serve.bench import bench, print_bench
+
+    result = bench(model, batches=batch_sizes(batch), seconds=seconds, compare_torch=compare_torch,
+                   threads=threads, provider=provider, progress=progress)
+    if json_out:
+        write_json(json_out, result)
+        if json_out == "-":
+            return
+    print_bench(result, console)

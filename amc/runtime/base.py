@@ -1,0 +1,108 @@
+"""The interface every backend shares: ``Engine.load(path)`` picks the backend from the artifact kind.
+
+Every backend returns the same raw outputs (``logits``, ``probs``, ``eta``, ``snr_db`` and, for
+exports made ``with_denoised``, ``denoised``) with eta / snr_db as (B,), and reads classes, frame
+length and batch limit from the artifact itself. Batches larger than ``max_batch`` are split.
+``predict`` validates its input first (``validate_iq``); ``run`` trusts it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from amc.config import ConfigError, choice
+from amc.data.io import DataError
+from amc.runtime.artifact import model_file
+from amc.runtime.formats import artifact_kind, known_suffixes
+from amc.runtime.validate import validate_iq
+
+DEFAULT_MAX_BATCH = 256
+PROVIDERS = ["auto", "cpu", "cuda", "tensorrt"]
+_BACKENDS: dict[str, type[Engine]] = {}  # backend name -> class, filled as backend modules are imported
+
+
+@dataclass
+class Prediction:
+    index: np.ndarray  # (B,) int64 predicted class index
+    label: list[str]  # (B,) predicted class names
+    probs: np.ndarray  # (B, C) float32 softmax
+    logits: np.ndarray  # (B, C) float32
+    eta: np.ndarray  # (B,) float32 noise fraction N / (S + N) (zeros without a noise head)
+    snr_db: np.ndarray  # (B,) float32 estimated SNR (zeros without a noise head)
+
+
+class Engine:
+    """A loaded model: ``run`` (raw outputs), ``predict`` (validated, labelled), ``warmup``."""
+
+    backend: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.backend:
+            _BACKENDS[cls.backend] = cls
+
+    def __init__(self, metadata: dict[str, Any], path: str | os.PathLike[str]) -> None:
+        self.metadata = metadata
+        self.path = Path(path)
+        self.classes: list[str] = list(metadata["classes"])
+        self.frame_length: int = int(metadata["frame_length"])
+        self.max_batch: int = int(metadata.get("max_batch") or DEFAULT_MAX_BATCH)
+        self.precision: str = str(metadata.get("precision", "fp32"))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], provider: str = "auto", threads: int | None = None) -> Engine:
+        """Open any amc artifact; its kind (suffix, run directory or Triton repository) picks the backend."""
+        choice("provider", provider, PROVIDERS)
+        if threads is not None and threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {threads}")
+        p = Path(path)
+        if not p.exists():
+            raise DataError(f"{p}: no such file or directory; give a run directory or a {known_suffixes()} file")
+        if p.is_dir() and not any((p / n).is_file() for n in ("best.pt", "last.pt")):
+            p = model_file(p)  # a Triton repository: the model file inside
+        return _BACKENDS[artifact_kind(p).backend].open(p, provider, threads)
+
+    @classmethod
+    def open(cls, path: Path, provider: str, threads: int | None) -> Engine:
+        raise NotImplementedError
+
+    def _forward(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def run(self, iq: np.ndarray) -> dict[str, np.ndarray]:
+        """Raw outputs for (B, 2, L) float32 frames, split into chunks of at most max_batch."""
+        x = np.ascontiguousarray(iq, dtype=np.float32)
+        if len(x) <= self.max_batch:
+            return self._forward(x)
+        parts = [self._forward(x[i:i + self.max_batch]) for i in range(0, len(x), self.max_batch)]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def predict(self, iq: Any) -> Prediction:
+        """Validate, run, label."""
+        out = self.run(validate_iq(iq, self.frame_length))
+        index = out["logits"].argmax(1).astype(np.int64)
+        return Prediction(index=index, label=[self.classes[i] for i in index], probs=out["probs"],
+                          logits=out["logits"], eta=out["eta"], snr_db=out["snr_db"])
+
+    def warmup(self, batch_sizes: tuple[int, ...] | list[int] = (1,)) -> None:
+        rng = np.random.default_rng(0)
+        for b in batch_sizes:
+            self.run(rng.standard_normal((b, 2, self.frame_length)).astype(np.float32))
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.path}, {self.precision}, {len(self.classes)} classes, "
+                f"L={self.frame_length}, max_batch={self.max_batch})")
+
+
+def float_outputs(out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """float32 everywhere, eta / snr_db as (B,)."""
+    res = {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
+    for k in ("eta", "snr_db"):
+        if k in res:
+            res[k] = res[k].reshape(len(res[k]))
+    return res
