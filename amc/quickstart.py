@@ -69,8 +69,8 @@ def quickstart(cfg: QuickstartConfig, say: Callable[[str], None] = print, progre
         say(f"{next(step)}/{steps} eval-engine: {res.path.name} on the run's validation frames")
         rep = evaluate_engine(EvalSettings(model=str(res.path), report_dir=str(out / f"eval_{precision}"),
                                            progress=progress))
-        made["eval"][precision] = {k: rep[k] for k in ("passed", "train_acc", "engine_acc", "delta_pp",
-                                                       "drifted_snrs", "bands")}
+        made["eval"][precision] = {k: rep[k] for k in ("passed", "reference_acc", "engine_acc", "delta_pp",
+                                                       "drifted_snrs", "bands", "reference")}
     say(f"{next(step)}/{steps} bench: ONNX Runtime fp32 latency and throughput")
     made["bench"] = bench(str(out / "model_fp32.onnx"), batches=(1, 64, 256), seconds=cfg.bench_seconds)
     return made

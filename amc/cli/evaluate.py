@@ -1,48 +1,96 @@
-"""`amc eval-engine`: per-SNR accuracy of an exported engine against training; exit 1 on drift."""
+"""`amc eval-engine`: the release gate. Exit 0 pass, 1 drift, 2 anything the user must fix, 3 a bug in amc.
+
+Exit code 1 means drift and nothing else: a crash (a bug in amc) is exit 3 with its traceback, Ctrl-C
+exit 130; neither can be mistaken for a verdict.
+"""
 
 from __future__ import annotations
 
+import functools
+import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
 
-from amc.cli.common import say, user_errors
+from amc.cli.common import console, err_console, say, table, user_errors, write_json
 from amc.cli.options import one_of
 from amc.runtime import PROVIDERS
 
+EXIT_INTERNAL = 3
+
 
 def register(app: typer.Typer) -> None:
-    app.command("eval-engine")(user_errors(eval_engine_cmd))
+    app.command("eval-engine")(gate_exit_codes(user_errors(eval_engine_cmd)))
+
+
+def gate_exit_codes(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Keep exit code 1 for drift: an unexpected exception is exit 3 (traceback on stderr), Ctrl-C 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            err_console.print("error: interrupted; no verdict", markup=False, highlight=False)
+            raise typer.Exit(130) from None
+        except Exception as e:  # a bug, not a verdict and not bad input
+            traceback.print_exc()
+            first = str(e).splitlines()[0][:200] if str(e) else ""
+            err_console.print(f"error: internal error ({type(e).__name__}: {first}); no verdict (exit "
+                              f"{EXIT_INTERNAL}); please report it", markup=False, highlight=False)
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper
 
 
 def eval_engine_cmd(
-    model: Annotated[Path, typer.Argument(
-        metavar="MODEL", help="Exported engine (.onnx, .engine, .plan), a .pt checkpoint or "
-                                               "a run directory.")],
+    model: Annotated[Path, typer.Argument(metavar="MODEL", help="Exported engine (.onnx, .engine, .plan), a Triton "
+                                                                "repository, a .pt checkpoint or a run directory.")],
     data: Annotated[Path | None, typer.Option(help="Dataset. [default: the one the run trained on]")] = None,
-    run: Annotated[Path | None, typer.Option(help="Training run directory to compare with. "
-                                                  "[default: the metrics inside the engine]")] = None,
+    run: Annotated[Path | None, typer.Option(help="The run directory (or checkpoint) the engine was exported from; "
+                                                  "its hash must match the engine's. [default: the checkpoint the "
+                                                  "engine's metadata names]")] = None,
     split: Annotated[one_of(["val", "test", "all"]),  # type: ignore[valid-type]
-                     typer.Option(help="Frames to score: the run's validation or test split, or all.")] = "val",
+                     typer.Option(help="Frames to score: the run's validation or test split, or all of --data.")
+                     ] = "val",
     provider: Annotated[one_of(PROVIDERS), typer.Option(help="Execution provider.")] = "auto",  # type: ignore[valid-type]
     tolerance_pp: Annotated[float | None, typer.Option(help="Allowed accuracy drift in percentage points. "
                                                             "[default: fp32 0.1, fp16 0.5, int8 1.0]", min=0)] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for report.json, report.md and "
                                                                  "per_snr.png.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing report in --out.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Accept a --run that is not the engine's source "
+                                                        "checkpoint (its model becomes the reference).")] = False,
+    json_out: Annotated[str | None, typer.Option("--json", metavar="PATH",
+                                                 help="Write the whole report as JSON ('-': stdout).")] = None,
     batch_size: Annotated[int, typer.Option(help="Frames per engine call.", min=1)] = 512,
     progress: Annotated[bool, typer.Option(help="Show a progress bar (stderr).")] = True,
     legacy_report: Annotated[Path | None, typer.Option("--report", hidden=True)] = None,
 ) -> None:
-    """Per-SNR accuracy of an exported engine vs the training metrics; exit 1 on drift, 2 on bad input."""
+    """Per-SNR accuracy of an engine vs its reference on the same frames: exit 0 pass, 1 drift, 2 bad input."""
     from amc.eval.engine_eval import EvalSettings, evaluate_engine
-    from amc.eval.report import to_markdown
+    from amc.eval.report import BAND_COLUMNS, SNR_COLUMNS, band_rows, headline, snr_rows
 
-    report = out or legacy_report
-    r = evaluate_engine(EvalSettings(model=str(model), data=str(data) if data else None,
-                                     run=str(run) if run else None, split=split, provider=provider,
-                                     tolerance_pp=tolerance_pp, report_dir=str(report) if report else None,
-                                     batch_size=batch_size, progress=progress))
-    say(to_markdown(r))
+    report_dir = out or legacy_report
+    r = evaluate_engine(EvalSettings(model=str(model), data=str(data) if data else None, run=str(run) if run else None,
+                                     split=split, provider=provider, tolerance_pp=tolerance_pp,
+                                     report_dir=str(report_dir) if report_dir else None, overwrite=overwrite,
+                                     force=force, batch_size=batch_size, progress=progress))
+    if json_out:
+        write_json(json_out, r)
+    if json_out != "-":
+        for line in headline(r):
+            say(line)
+        console.print(table(BAND_COLUMNS, band_rows(r), right=range(1, 6)))
+        if r["drifted_snrs"]:
+            console.print(table(SNR_COLUMNS, snr_rows(r, only_drifted=True), title="drifted SNRs",
+                                right=range(1, 7)))
+        where = f"{report_dir}/report.md" if report_dir else "--out DIR or --json PATH"
+        say(f"per-SNR table ({len(r['per_snr'])} SNRs): {where}")
     if not r["passed"]:
         raise typer.Exit(1)

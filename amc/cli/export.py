@@ -18,7 +18,8 @@ def register(app: typer.Typer) -> None:
 
 
 def export_cmd(
-    source: Annotated[Path, typer.Argument(metavar="RUN", help="Run directory (its best.pt) or checkpoint file.")],
+    source: Annotated[Path, typer.Argument(metavar="RUN", help="Run directory (its best.pt; last.pt, with a note, "
+                                                               "when it has none) or checkpoint file.")],
     format: Annotated[one_of(list(FORMATS)), typer.Option("--format", help="Artifact format.")] = "onnx",  # type: ignore[valid-type]
     precision: Annotated[one_of(list(PRECISIONS)),  # type: ignore[valid-type]
                          typer.Option(help="int8: static QDQ (TensorRT-ready); int8-dynamic: ONNX Runtime CPU only.")
@@ -29,6 +30,8 @@ def export_cmd(
     max_batch: Annotated[int, typer.Option(help="Largest batch (TensorRT profile, Triton max_batch_size).",
                                            min=1)] = 256,
     force: Annotated[bool, typer.Option("--force", help="Keep the artifact even if its parity check fails.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing artifact at the target.")
+                         ] = False,
     data: Annotated[Path | None, typer.Option(help="Training dataset, if it moved (parity and calibration "
                                                    "frames). [default: the run's]")] = None,
     calib_frames: Annotated[int, typer.Option(help="int8 calibration frames from the training split.", min=1)] = 512,
@@ -44,7 +47,8 @@ def export_cmd(
     from amc.export.parity import summary_line
 
     r = export(source, fmt=format, precision=precision, out=out, opset=opset, max_batch=max_batch, force=force,
-               data=data, calib_frames=calib_frames, plain=plain, with_denoised=with_denoised, simplify=simplify)
+               data=data, calib_frames=calib_frames, plain=plain, with_denoised=with_denoised, simplify=simplify,
+               overwrite=overwrite)
     for line in [f"wrote {r.path} ({r.format}, {r.precision})", summary_line(r.parity, r.precision),
                  *[f"note: {n}" for n in r.notes]]:
         say(line)

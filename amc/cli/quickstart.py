@@ -40,7 +40,7 @@ def quickstart_cmd(
              + ", ".join(f"{b} {v:.3f}" for b, v in t["bands"].items())]]
     for p, e in made["exports"].items():
         ev = made["eval"][p]
-        rows.append([Path(e["path"]).name, f"engine {ev['engine_acc']:.4f} vs train {ev['train_acc']:.4f} "
+        rows.append([Path(e["path"]).name, f"engine {ev['engine_acc']:.4f} vs ref {ev['reference_acc']:.4f} "
                      f"({ev['delta_pp']:+.2f} pp): {'PASS' if ev['passed'] else 'DRIFT'}"])
     for row in made["bench"]["engine"]:
         rows.append([f"bench batch {row['batch']}", f"ONNX Runtime fp32: p50 {row['p50_ms']:.2f} ms, "

@@ -1,54 +1,103 @@
-"""eval-engine reports: report.json (every field), report.md (the same, readable), per_snr.png."""
+"""eval-engine reports: report.json (every field), report.md (the same, readable), per_snr.png, and
+the rows of the short terminal summary (bands, drifted SNRs, verdict)."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 from amc.files import atomic_path
-from amc.plots import plot_per_snr
+from amc.plots import plot_engine_drift
 
 
-def _pct(v: float | None) -> str:
-    return "—" if v is None else f"{100 * v:.2f} %"
+def pct(v: float | None) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}"
+
+
+def pp(v: float | None) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:+.2f}"
+
+
+def interval(ci: list[float] | None) -> str:
+    return "-" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+
+
+def snrs(values: list[float]) -> str:
+    return ", ".join(f"{s:g}" for s in values) if values else "none"
+
+
+def headline(r: dict[str, Any]) -> list[str]:
+    """The lines above the tables: verdict, what was compared with what, the rule, overall numbers."""
+    ov = r["overall"]
+    test = f"McNemar p {ov['p']:.2g}" if ov.get("p") is not None else "unpaired"
+    lines = [f"eval-engine: {r['verdict']}" + (f" (drift at SNR {snrs(r['drifted_snrs'])} dB)" if r["drifted_snrs"]
+                                               else " (overall drift)" if ov["drift"] else ""),
+             f"engine:    {r['model']} ({r['backend']}, {r['precision']})",
+             f"frames:    {r['frames']} of {r['data']}, split {r['split']}",
+             f"reference: {r['reference']['description']}",
+             f"rule:      {r['rule']['text']}",
+             f"overall:   reference {pct(r['reference_acc'])} %, engine {pct(r['engine_acc'])} %, "
+             f"Δ {pp(r['delta_pp'])} pp, {100 * ov['level']:.3g} % interval {interval(ov['ci_pp'])} pp, {test}"]
+    if r.get("agreement") is not None:
+        extra = (f", max |Δlogit| {r['torch_max_abs_dlogit']:.3g}" if r.get("torch_max_abs_dlogit") is not None else "")
+        lines.append(f"agreement: {pct(r['agreement'])} % of frames get the reference's class{extra}")
+    if r.get("eta_mae") is not None:
+        lines.append(f"estimates: eta MAE {r['eta_mae']:.4f}, SNR RMSE {r['snr_rmse_db']:.2f} dB")
+    lines += [f"note: {n}" for n in r.get("notes", [])]
+    return lines
+
+
+BAND_COLUMNS = ["band", "SNRs", "frames", "ref %", "engine %", "Δ pp", "drifted SNRs (dB)"]
+SNR_COLUMNS = ["SNR dB", "frames", "ref %", "engine %", "Δ pp", "interval pp", "p", "drift"]
+
+
+def band_rows(r: dict[str, Any]) -> list[list[str]]:
+    return [[name, f"{b['range'][0]:g}..{b['range'][1]:g}", str(b["frames"]), pct(b["reference"]), pct(b["engine"]),
+             pp(b["delta_pp"]), snrs(b["drifted_snrs"])] for name, b in r["bands"].items()]
+
+
+def snr_rows(r: dict[str, Any], only_drifted: bool = False) -> list[list[str]]:
+    return [[f"{row['snr']:g}", str(row["n"]), pct(row["reference"]), pct(row["engine"]), pp(row["delta_pp"]),
+             interval(row["ci_pp"]), "-" if row.get("p") is None else f"{row['p']:.2g}",
+             "DRIFT" if row["drift"] else "no"] for row in r["per_snr"] if row["drift"] or not only_drifted]
+
+
+def _md_table(columns: list[str], rows: list[list[str]]) -> list[str]:
+    def cell(v: str) -> str:
+        return str(v).replace("|", "\\|")
+
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+            *["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]]
+
+
+def _strict(obj: Any) -> Any:
+    """Strict JSON: NaN / inf become null, tuples lists."""
+    if isinstance(obj, dict):
+        return {str(k): _strict(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_strict(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def to_markdown(r: dict[str, Any]) -> str:
-    verdict = "PASS" if r["passed"] else "DRIFT"
-    lines = [
-        f"# eval-engine: {verdict}",
-        "",
-        f"- model: `{r['model']}` ({r['backend']}, {r['precision']})",
-        f"- data: `{r['data']}`, split `{r['split']}`, {r['frames']} frames",
-        f"- overall: train {_pct(r['train_acc'])}, engine {_pct(r['engine_acc'])}, "
-        f"delta {r['delta_pp']:+.2f} pp (tolerance {r['tolerance_pp']} pp)",
-        f"- rule: {r['rule']}",
-    ]
-    if "torch_agreement" in r:
-        lines.append(f"- argmax agreement with PyTorch: {_pct(r['torch_agreement'])}, "
-                     f"max |Δlogit| {r['torch_max_abs_dlogit']:.3g}")
-    if r.get("eta_mae") is not None:
-        lines.append(f"- eta MAE {r['eta_mae']:.4f}, SNR-estimate RMSE {r['snr_rmse_db']:.2f} dB")
-    if r["drifted_snrs"]:
-        lines.append(f"- drifted SNRs (dB): {', '.join(f'{s:g}' for s in r['drifted_snrs'])}")
-    lines += ["", "| band | train | engine | delta (pp) |", "|---|---|---|---|"]
-    for name, b in r["bands"].items():
-        lines.append(f"| {name} | {_pct(b['train'])} | {_pct(b['engine'])} | {b['delta_pp']:+.2f} |")
-    lines += ["", "| SNR (dB) | frames | train | engine | delta (pp) | drift |", "|---|---|---|---|---|---|"]
-    for row in r["per_snr"]:
-        d = "—" if row["delta_pp"] is None else f"{row['delta_pp']:+.2f}"
-        lines.append(f"| {row['snr']:g} | {row['n']} | {_pct(row['train'])} | {_pct(row['engine'])} | {d} | "
-                     f"{'yes' if row['drift'] else 'no'} |")
+    head = headline(r)
+    lines = [f"# {head[0]}", "", *[f"- {h}" for h in head[1:]], "", "## Bands", "",
+             *_md_table(BAND_COLUMNS, band_rows(r)), "", "## Per SNR", "",
+             *_md_table(SNR_COLUMNS, snr_rows(r)), "",
+             f"Δ = engine - reference; intervals at {100 * r['rule']['snr_level']:.3g} % per SNR "
+             f"(Bonferroni); exit code {r['exit_code']}."]
     return "\n".join(lines) + "\n"
 
 
 def write_report(out: Path, report: dict[str, Any], bands: dict) -> None:
+    """report.json, report.md and per_snr.png in `out` (each written atomically)."""
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "report.json") as tmp:
-        tmp.write_text(json.dumps(report, indent=2, default=float))
+        tmp.write_text(json.dumps(_strict(report), indent=2, allow_nan=False, default=float) + "\n")
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(to_markdown(report))
-    curves = {"training (val)": {f"{r['snr']:g}": r["train"] for r in report["per_snr"] if r["train"] is not None},
-              "engine": {f"{r['snr']:g}": r["engine"] for r in report["per_snr"]}}
-    plot_per_snr(out / "per_snr.png", curves, bands, title=f"eval-engine ({report['precision']})")
+    plot_engine_drift(out / "per_snr.png", report, bands)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amc.export import parity
-from amc.export.parity import frames_for
+from amc.export.parity import Frames, frames_for
 from amc.runtime.artifact import normalise
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class ExportJob:
     calib_frames: int = 512
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
-    _frames: tuple[Any, str] | None = None
+    _frames: Frames | None = None
 
     @property
     def frame_length(self) -> int:
@@ -52,20 +52,20 @@ class ExportJob:
 
     def frames(self) -> Any:
         """Parity frames (validation split, else synthetic), loaded once."""
-        return self._parity_frames()[0]
+        return self.parity_frames().x
 
-    def _parity_frames(self) -> tuple[Any, str]:
+    def parity_frames(self) -> Frames:
+        """Parity frames with their labels and SNRs (the accuracy fallback of the parity gate needs them)."""
         if self._frames is None:
-            x, source, notes = frames_for(self.ckpt, self.data, "val", parity.PARITY_FRAMES)
-            self.notes.extend(notes)
-            self._frames = (x, source)
+            self._frames = frames_for(self.ckpt, self.data, "val", parity.PARITY_FRAMES)
+            self.notes.extend(self._frames.notes)
         return self._frames
 
     def calibration(self) -> tuple[Any, str]:
         """int8 calibration frames from the training split, spread over SNRs."""
-        x, source, notes = frames_for(self.ckpt, self.data, "train", self.calib_frames)
-        self.notes.extend(notes)
-        return x, source
+        f = frames_for(self.ckpt, self.data, "train", self.calib_frames)
+        self.notes.extend(f.notes)
+        return f.x, f.source
 
     def full_metadata(self) -> dict[str, Any]:
         return normalise({**self.metadata, **self.extra, "notes": list(self.notes)})

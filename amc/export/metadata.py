@@ -1,13 +1,17 @@
 """The description every exported artifact carries, built from its checkpoint.
 
 How it is stored in each container (ONNX metadata_props, the .engine header, a .plan's sidecar) and
-read back is the runtime's business: ``amc.runtime.artifact``.
+read back is the runtime's business: ``amc.runtime.artifact``. ``reference`` carries the training run's
+per-split references (per-SNR accuracy and the source model's prediction for every validation / test
+frame, ``amc.train.reference``), ``checkpoint`` the absolute path of the source checkpoint and
+``checkpoint_sha256`` its hash: ``amc eval-engine`` compares like with like from them.
 """
 
 from __future__ import annotations
 
 import os
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from amc import __version__
@@ -23,6 +27,7 @@ def build_metadata(ckpt: dict[str, Any], checkpoint_path: str | os.PathLike[str]
         "amc_version": __version__, "format": fmt, "precision": precision,
         "classes": d["classes"], "frame_length": d["frame_length"], "snr_grid": d["snr_grid"],
         "bands": d["bands"], "normalisation": d["normalisation"], "train_metrics": d["train_metrics"],
+        "reference": d["reference"], "checkpoint": str(Path(checkpoint_path).resolve()),
         "checkpoint_sha256": sha256_file(checkpoint_path), "epoch": d["epoch"], "split": d["split"],
         "dataset": str(ckpt.get("dataset", "")), "preset": d["preset"], "model_config": d["model_config"],
         "max_batch": int(max_batch), "input": "iq", "input_shape": ["batch", 2, d["frame_length"]],

@@ -10,8 +10,8 @@ calls it):
 3. runs the format's builder into a staging path beside the target;
 4. checks parity: the artifact, loaded through ``amc.runtime.Engine``, against PyTorch on the
    run's validation frames (``amc.export.parity``), and stores the result in the artifact's metadata;
-5. renames the artifact into place, or, when parity fails, removes it and raises ``ExportError``
-   (``force=True`` keeps it, marked failed).
+5. renames the artifact into place (replacing one only with ``overwrite``), or, when parity fails,
+   removes it and raises ``ExportError`` (``force=True`` keeps it, marked failed).
 """
 
 from __future__ import annotations
@@ -40,8 +40,11 @@ OPSETS = (13, 20)  # per-channel QDQ needs >= 13; the TorchScript exporter stops
 def export(source: str | os.PathLike[str], fmt: str = "onnx", precision: str = "fp32",
            out: str | os.PathLike[str] | None = None, opset: int = 17, max_batch: int = 256, force: bool = False,
            data: str | os.PathLike[str] | None = None, calib_frames: int = 512, plain: bool = False,
-           with_denoised: bool = False, simplify: bool = True) -> ExportResult:
-    """Export a run directory or checkpoint; see the module docstring. Raises ExportError."""
+           with_denoised: bool = False, simplify: bool = True, overwrite: bool = False) -> ExportResult:
+    """Export a run directory or checkpoint; see the module docstring. Raises ExportError.
+
+    A run directory means its best.pt; a run without one is exported from last.pt, with a note saying
+    so. An existing artifact at the target is replaced only with ``overwrite``."""
     f = get_format(fmt)
     check_precision(f, precision)
     refuse_unsupported(f, precision, {"plain": plain, "with_denoised": with_denoised,
@@ -59,12 +62,17 @@ def export(source: str | os.PathLike[str], fmt: str = "onnx", precision: str = "
     except CheckpointError as e:
         raise ExportError(str(e)) from None
     target = _target(f, precision, ckpt_path, out, plain)
+    if target.exists() and not overwrite:
+        raise ExportError(f"{target} exists; pass --overwrite to replace it (or choose another --out)")
     outputs = list(OUTPUT_NAMES) + ([DENOISED_NAME] if with_denoised else [])
     meta = build_metadata(ckpt, ckpt_path, f.name, precision, max_batch, outputs)
     job = ExportJob(ckpt_path, ckpt, model, f, precision, target, meta, opset=opset, max_batch=max_batch,
                     plain=plain, with_denoised=with_denoised, simplify=simplify,
                     data=Path(data) if data is not None else None,
                     calib_frames=calib_frames)
+    if Path(source).is_dir() and ckpt_path.name != "best.pt":
+        job.notes.append(f"{source} has no best.pt: exported {ckpt_path.name} (epoch {ckpt.get('epoch', '?')}), "
+                         "the last epoch, not the selected one")
     final = _export_file(job, target, force) if f.suffix else _export_dir(job, target, force)
     return ExportResult(path=target, format=f.name, precision=precision, parity=final["parity"],
                         metadata=final, notes=list(job.notes))
@@ -91,10 +99,10 @@ def _target(f: Format, precision: str, ckpt_path: Path, out: str | os.PathLike[s
 
 def _verify(job: ExportJob, artifact: Path, name: str, force: bool) -> dict[str, Any]:
     """Parity of the staged artifact against PyTorch; stores it in the artifact's metadata."""
-    x, source = job._parity_frames()
-    reference = TorchEngine(job.model, job.metadata).run(x)
+    f = job.parity_frames()
+    reference = TorchEngine(job.model, job.metadata).run(f.x)
     engine = Engine.load(artifact, provider="cpu" if artifact.suffix == ".onnx" else "auto")
-    parity = compare(reference, engine.run(x), job.precision, source)
+    parity = compare(reference, engine.run(f.x), job.precision, f.source, f.labels, f.snr)
     if not parity["passed"]:
         if not force:
             raise ExportError(f"{name}: {summary_line(parity, job.precision)}; "

@@ -323,7 +323,7 @@ def create_app(engine: Any, max_batch: int = 256, max_delay_ms: float = 2.0, max
                 "backend": engine.backend, "max_batch": batch, "max_delay_ms": max_delay_ms,
                 "max_request_frames": max_request_frames, "train_metrics": {k: train.get(k) for k in
                                                                             ("val_acc", "per_snr", "bands")},
-                "metadata": {k: v for k, v in meta.items() if k not in ("classes", "train_metrics")}}
+                "metadata": {k: v for k, v in meta.items() if k not in ("classes", "train_metrics", "reference")}}
         return JSONResponse(jsonable(info))
 
     @app.get("/metrics")

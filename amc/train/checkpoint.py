@@ -2,7 +2,8 @@
 
 A checkpoint carries everything needed to rebuild and describe the model without the run
 directory: model config, class names, frame length, normalisation, SNR grid, bands, the split
-identity and the validation metrics of its epoch. Only tensors, dicts, lists, strings and numbers
+identity, the validation metrics of its epoch and, per split, what the model predicted for every frame
+(``reference``: see ``amc.train.reference``). Only tensors, dicts, lists, strings and numbers
 go in, so `torch.load(weights_only=True)` reads it and a file carrying code is refused.
 """
 
@@ -94,6 +95,7 @@ def describe(ckpt: dict[str, Any]) -> dict[str, Any]:
         "bands": {k: list(v) for k, v in ckpt["bands"].items()},
         "normalisation": ckpt.get("normalisation", NORMALISATION),
         "train_metrics": ckpt.get("metrics", {}),
+        "reference": dict(ckpt.get("reference") or {}),  # per split: amc.train.reference records
         "split": ckpt.get("split", {}),
         "dataset": ckpt.get("dataset", ""),
         "model_config": dict(ckpt["model_config"]),

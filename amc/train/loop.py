@@ -36,6 +36,7 @@ from amc.train.data import FrameSource
 from amc.train.losses import TrainStep
 from amc.train.mixup import MixupStats, mix
 from amc.train.progress import EpochProgress, epoch_summary
+from amc.train.reference import add_test_reference, make_record
 from amc.train.resume import RunState, restore
 
 LOSS_TERMS = ("total", "ce", "den", "id", "eta", "snr", "feat")
@@ -110,16 +111,19 @@ def prepare(x: torch.Tensor, clean: torch.Tensor | None, snr: torch.Tensor, cfg:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, source: FrameSource, batch_size: int, bands: dict,
              device: torch.device, num_classes: int) -> dict[str, Any]:
-    """Validation metrics: loss, accuracy per SNR and band, eta / SNR errors, denoiser gain."""
+    """Validation metrics: loss, accuracy per SNR and band, eta / SNR errors, denoiser gain, and the
+    predicted class of every frame in the source's order (``predictions``, an int64 array)."""
     model.eval()
     acc = Accumulator(num_classes)
+    preds = []
     gain_sum, gain_n = 0.0, 0
     for b in source.batches(np.arange(len(source)), batch_size):
         x, clean, y, snr = _tensor_batch(b, device)
         out = model(x)
         loss = F.cross_entropy(out.logits.float(), y, reduction="sum").item()
         has_eta = getattr(model, "has_noise_head", True)
-        acc.update(out.logits.argmax(1).cpu().numpy(), y.cpu().numpy(), snr.cpu().numpy(),
+        preds.append(out.logits.argmax(1).cpu().numpy())
+        acc.update(preds[-1], y.cpu().numpy(), snr.cpu().numpy(),
                    out.eta.float().cpu().numpy() if has_eta else None,
                    out.snr_db.float().cpu().numpy() if has_eta else None, loss_sum=loss)
         if clean is not None and getattr(model, "denoiser", None) is not None:
@@ -132,6 +136,7 @@ def evaluate(model: torch.nn.Module, source: FrameSource, batch_size: int, bands
             gain_n += len(x)
     s = acc.summary(bands)
     s["confusion"] = acc.confusion.tolist()  # type: ignore[union-attr]
+    s["predictions"] = np.concatenate(preds) if preds else np.zeros(0, np.int64)
     if gain_n:
         s["denoiser_gain_db"] = gain_sum / gain_n
     return s
@@ -300,6 +305,7 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
                     break
                 continue
             val = evaluate(model, val_src, max(cfg.batch_size, 512), cfg.bands, device, model_cfg.num_classes)
+            val_ref = make_record("val", val, val.pop("predictions"), split.identity, epoch + 1)
             value = _select_value(val, cfg.select_metric)
             improved = value > run.best
             if improved:
@@ -319,7 +325,8 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
                      "train_config": to_dict(cfg), **meta, "epoch": epoch + 1,
                      "metrics": {"val_acc": val["acc"], "per_snr": val["per_snr"], "counts": val["counts"],
                                  "bands": val["bands"], "eta_mae": val.get("eta_mae"),
-                                 "snr_rmse_db": val.get("snr_rmse_db")}}
+                                 "snr_rmse_db": val.get("snr_rmse_db")},
+                     "reference": {"val": val_ref}}
             if improved:
                 save_checkpoint(out / "best.pt", state)
                 _write_json(out / "best_val.json", val)
@@ -339,18 +346,26 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
         return {}
     if not run.history:
         raise ConfigError(f"{out}: no epoch was trained (epochs {cfg.epochs}); raise --epochs")
-    return _finish(out, run.history, run.best_epoch, cfg, meta, run.mixup)
+    test_src = FrameSource(ds, split.test, budget, cfg.num_workers) if len(split.test) else None
+
+    def score_test(m: torch.nn.Module) -> tuple[dict, np.ndarray]:  # once, with the selected best.pt
+        s = evaluate(m.to(device), test_src, max(cfg.batch_size, 512), cfg.bands, device, model_cfg.num_classes)
+        return s, s.pop("predictions")
+
+    refs = add_test_reference(out / "best.pt", score_test if test_src else None, split.identity)
+    return _finish(out, run.history, run.best_epoch, cfg, meta, run.mixup, refs)
 
 
 def _finish(out: Path, history: list[dict], best_epoch: int, cfg: TrainConfig, meta: dict,
-            run_stats: MixupStats) -> dict[str, Any]:
+            run_stats: MixupStats, reference: dict | None = None) -> dict[str, Any]:
     best_row = history[best_epoch - 1]
     best_val = json.loads((out / "best_val.json").read_text())
     summary = {**meta, "band_edges": meta["bands"], "run": str(out), "preset": cfg.preset,
                "best_epoch": best_epoch, "best_val_acc": best_row["val_acc"],
                "select_metric": cfg.select_metric, "per_snr": best_row["per_snr"],
                "bands": band_means(best_row["per_snr"], cfg.bands), "epochs_run": len(history),
-               "last_val_acc": history[-1]["val_acc"], "mixup": run_stats.summary()}
+               "last_val_acc": history[-1]["val_acc"], "mixup": run_stats.summary(),
+               "reference": reference or {}}
     _write_json(out / "summary.json", summary)
     plot_per_snr(out / "per_snr.png", {"val (best epoch)": best_row["per_snr"]}, cfg.bands,
                  title=f"{cfg.preset}: per-SNR accuracy, epoch {best_epoch}")
