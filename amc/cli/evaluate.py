@@ -33,7 +33,7 @@ def gate_exit_codes(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+        except (typer.Exit, click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
             err_console.print("error: interrupted; no verdict", markup=False, highlight=False)
@@ -74,7 +74,7 @@ def eval_engine_cmd(
 ) -> None:
     """Per-SNR accuracy of an engine vs its reference on the same frames: exit 0 pass, 1 drift, 2 bad input."""
     from amc.eval.engine_eval import EvalSettings, evaluate_engine
-    from amc.eval.report import BAND_COLUMNS, SNR_COLUMNS, band_rows, headline, snr_rows
+    from amc.eval.report import BAND_COLUMNS, SNR_COLUMNS, band_rows, headline, snr_rows, wrapped
 
     report_dir = out or legacy_report
     r = evaluate_engine(EvalSettings(model=str(model), data=str(data) if data else None, run=str(run) if run else None,
@@ -84,7 +84,7 @@ def eval_engine_cmd(
     if json_out:
         write_json(json_out, r)
     if json_out != "-":
-        for line in headline(r):
+        for line in wrapped(headline(r)):
             say(line)
         console.print(table(BAND_COLUMNS, band_rows(r), right=range(1, 6)))
         if r["drifted_snrs"]:

@@ -83,6 +83,8 @@ def compare(scores: Scores, ref: Reference, mapping: np.ndarray, tol: float, ban
     band_rows = {}
     for name, (lo, hi) in (bands or {}).items():
         inside = [r for r in compared if lo <= r["snr"] <= hi]
+        if not inside:  # a band the scored frames do not reach is left out
+            continue
         band_rows[name] = {"range": [lo, hi], "snrs": len(inside), "frames": sum(r["n"] for r in inside),
                            "reference": ref_bands[name], "engine": eng_bands[name],
                            "delta_pp": 100 * (eng_bands[name] - ref_bands[name]),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ def pp(v: float | None) -> str:
 
 
 def interval(ci: list[float] | None) -> str:
-    return "-" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+    return "-" if ci is None else f"[{ci[0]:+.1f}, {ci[1]:+.1f}]"
 
 
 def snrs(values: list[float]) -> str:
@@ -29,9 +31,10 @@ def snrs(values: list[float]) -> str:
 
 
 def headline(r: dict[str, Any]) -> list[str]:
-    """The lines above the tables: verdict, what was compared with what, the rule, overall numbers."""
+    """The lines above the tables: verdict, what was compared with what, the rule, overall numbers (one
+    logical line each; ``wrapped`` fits them to a terminal)."""
     ov = r["overall"]
-    test = f"McNemar p {ov['p']:.2g}" if ov.get("p") is not None else "unpaired"
+    test = f"McNemar p {ov['p']:.2g}" if ov.get("p") is not None else "Newcombe (unpaired)"
     lines = [f"eval-engine: {r['verdict']}" + (f" (drift at SNR {snrs(r['drifted_snrs'])} dB)" if r["drifted_snrs"]
                                                else " (overall drift)" if ov["drift"] else ""),
              f"engine:    {r['model']} ({r['backend']}, {r['precision']})",
@@ -39,7 +42,8 @@ def headline(r: dict[str, Any]) -> list[str]:
              f"reference: {r['reference']['description']}",
              f"rule:      {r['rule']['text']}",
              f"overall:   reference {pct(r['reference_acc'])} %, engine {pct(r['engine_acc'])} %, "
-             f"Δ {pp(r['delta_pp'])} pp, {100 * ov['level']:.3g} % interval {interval(ov['ci_pp'])} pp, {test}"]
+             f"Δ {pp(r['delta_pp'])} pp",
+             f"test:      {100 * ov['level']:.3g} % interval of Δ {interval(ov['ci_pp'])} pp, {test}"]
     if r.get("agreement") is not None:
         extra = (f", max |Δlogit| {r['torch_max_abs_dlogit']:.3g}" if r.get("torch_max_abs_dlogit") is not None else "")
         lines.append(f"agreement: {pct(r['agreement'])} % of frames get the reference's class{extra}")
@@ -49,7 +53,18 @@ def headline(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-BAND_COLUMNS = ["band", "SNRs", "frames", "ref %", "engine %", "Δ pp", "drifted SNRs (dB)"]
+def wrapped(lines: list[str], width: int = 80) -> list[str]:
+    """Lines of at most `width` columns where the words allow it, continuations indented under the value."""
+    out = []
+    for line in lines:
+        key = re.match(r"[a-z]+:\s+", line)
+        indent = " " * (len(key.group()) if key else 2)
+        out += textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
+                             break_on_hyphens=False) or [""]
+    return out
+
+
+BAND_COLUMNS = ["band", "SNR dB", "frames", "ref %", "engine %", "Δ pp", "drifted SNRs"]
 SNR_COLUMNS = ["SNR dB", "frames", "ref %", "engine %", "Δ pp", "interval pp", "p", "drift"]
 
 

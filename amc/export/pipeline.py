@@ -62,6 +62,8 @@ def export(source: str | os.PathLike[str], fmt: str = "onnx", precision: str = "
     except CheckpointError as e:
         raise ExportError(str(e)) from None
     target = _target(f, precision, ckpt_path, out, plain)
+    if not f.suffix and target.exists() and not any(target.glob("*/config.pbtxt")):
+        raise ExportError(f"{target} exists and is not a Triton model repository; choose another --out")
     if target.exists() and not overwrite:
         raise ExportError(f"{target} exists; pass --overwrite to replace it (or choose another --out)")
     outputs = list(OUTPUT_NAMES) + ([DENOISED_NAME] if with_denoised else [])
@@ -140,8 +142,6 @@ def _readable(path: Path) -> None:
 
 
 def _export_dir(job: ExportJob, target: Path, force: bool) -> dict[str, Any]:
-    if target.exists() and not any(target.glob("*/config.pbtxt")):
-        raise ExportError(f"{target} exists and is not a Triton model repository; choose another --out")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:

@@ -44,8 +44,11 @@ def test_round_trip(tiny_checkpoints: dict[str, Path], tmp_path: Path, preset_na
     got, ref = engine.predict(x), torch_engine.run(x)
     np.testing.assert_allclose(got.logits, ref["logits"], atol=LOGIT_ATOL[precision], rtol=0)
     assert got.probs.shape == (32, 11) and got.eta.shape == (32,) and got.snr_db.shape == (32,)
-    # the export's own parity criterion holds on these (random) frames too
-    assert compare(ref, {"logits": got.logits, "probs": got.probs}, precision, "random frames")["passed"]
+    # the export's own parity criterion holds on these (random) frames too; arbitrary labels let the gate
+    # fall back to accuracy where near ties are too many for agreement to judge
+    labels = np.random.default_rng(1).integers(0, 11, 32)
+    p = compare(ref, {"logits": got.logits, "probs": got.probs}, precision, "random frames", labels, np.zeros(32))
+    assert p["passed"] and p["judged_on"] == ("agreement" if p["near_tie_share"] <= 0.2 else "accuracy")
     if precision == "fp32":
         np.testing.assert_array_equal(got.index, ref["logits"].argmax(1))
         np.testing.assert_allclose(got.eta, ref["eta"], atol=1e-5)
@@ -126,7 +129,7 @@ def test_parity_refuses_broken_artifact(tiny_checkpoints: dict[str, Path], tmp_p
     before = sha256_file(good)
     _perturb(monkeypatch)
     with pytest.raises(ExportError, match=r"m\.onnx: parity vs PyTorch .* FAIL .*--force"):
-        export(ckpt, out=tmp_path / "m.onnx", simplify=False)
+        export(ckpt, out=tmp_path / "m.onnx", simplify=False, overwrite=True)
     assert sha256_file(good) == before  # the earlier good artifact is untouched
     with pytest.raises(ExportError, match="FAIL"):
         export(ckpt, out=tmp_path / "new.onnx", simplify=False)

@@ -40,12 +40,13 @@ def test_export_on_a_full_disk_keeps_the_previous_artifact(tiny_checkpoints: dic
 
         monkeypatch.setattr(onnx, "save", half_then_full)
     with pytest.raises(OSError, match="No space left on device"):
-        export(ckpt, out=tmp_path / "m.onnx", simplify=False)
+        export(ckpt, out=tmp_path / "m.onnx", simplify=False, overwrite=True)
     assert good.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # no .m.onnx.*.tmp.onnx staging file
     assert read_metadata(good)["classes"]  # and it still reads as the artifact it was
 
-    r = CliRunner().invoke(app, ["export", str(ckpt), "--out", str(tmp_path / "m.onnx"), "--no-simplify"])
+    r = CliRunner().invoke(app, ["export", str(ckpt), "--out", str(tmp_path / "m.onnx"), "--no-simplify",
+                                 "--overwrite"])
     assert r.exit_code == 2, r.output  # the CLI: one line, no traceback
     assert "error: No space left on device" in r.output and "Traceback" not in r.output
     assert good.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]

@@ -85,7 +85,9 @@ def test_existing_directories(trained_run: Path, tmp_path: Path) -> None:
     assert (other / "keep.txt").read_text() == "mine" and [p.name for p in tmp_path.iterdir()] == ["photos"]
     repo = tmp_path / "repo"
     export(trained_run, fmt="triton", out=repo, simplify=False)
-    r = export(trained_run, fmt="triton", out=repo, simplify=False, with_denoised=True)  # replaces it
+    with pytest.raises(ExportError, match="exists; pass --overwrite"):
+        export(trained_run, fmt="triton", out=repo, simplify=False, with_denoised=True)
+    r = export(trained_run, fmt="triton", out=repo, simplify=False, with_denoised=True, overwrite=True)
     cfg = parse((repo / "amc/config.pbtxt").read_text())
     assert [o.name for o in cfg.output][-1] == "denoised" and r.metadata["outputs"][-1] == "denoised"
     with pytest.raises(ExportError, match="writes a model repository directory"):
