@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from amc.files import atomic_path
+from amc.stats import level_text
 
 
 def _pyplot():
@@ -105,13 +106,13 @@ def plot_engine_drift(path: str | Path, report: dict, bands: dict) -> Path:
                   f"{100 * report['engine_acc']:.2f} % (Δ {report['delta_pp']:+.2f} pp)", fontsize=9)
     low.axhspan(-tol, tol, color="0.5", alpha=0.3, lw=0, label=f"± tolerance {tol:g} pp")
     low.axhline(0, color="0.25", lw=0.8)
-    level = 100 * report["rule"]["snr_level"]
+    level = level_text(report["rule"]["snr_level"])
     for r in rows:
         colour = drift_colour if r["drift"] else ok_colour
         lo_ci, hi_ci = r["ci_pp"]
         low.errorbar([r["snr"]], [r["delta_pp"]], yerr=[[r["delta_pp"] - lo_ci], [hi_ci - r["delta_pp"]]],
                      fmt="o", ms=4, color=colour, ecolor=colour, capsize=2, lw=1)
-    low.plot([], [], "o", color=ok_colour, ms=4, label=f"Δ with {level:.3g} % interval "
+    low.plot([], [], "o", color=ok_colour, ms=4, label=f"Δ with {level} interval "
              f"({'paired, exact McNemar' if report['rule']['paired'] else 'unpaired, Newcombe'})")
     spans = [abs(v) for r in rows for v in (*r["ci_pp"], r["delta_pp"])] + [2 * tol]
     lim = 1.15 * max(spans)

@@ -100,6 +100,11 @@ def unpaired_counts(ref_correct: int, n_ref: int, eng_correct: int, n: int, tol_
                       p=None, drift=bool(drift), paired=False, n_ref=n_ref)
 
 
+def level_text(level: float) -> str:
+    """A confidence level as the reports write it: 0.99 -> '99 %', 0.9995 -> '99.95 %'."""
+    return f"{100 * level:.3f}".rstrip("0").rstrip(".") + " %"
+
+
 def per_level(comparisons: int, alpha: float = ALPHA) -> float:
     """Confidence level of each of `comparisons` tests so that the family errs with probability <= alpha."""
     return 1 - alpha / max(1, comparisons)

@@ -6,9 +6,12 @@ exit 130; neither can be mistaken for a verdict.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -81,16 +84,30 @@ def eval_engine_cmd(
                                      split=split, provider=provider, tolerance_pp=tolerance_pp,
                                      report_dir=str(report_dir) if report_dir else None, overwrite=overwrite,
                                      force=force, batch_size=batch_size, progress=progress))
-    if json_out:
-        write_json(json_out, r)
-    if json_out != "-":
-        for line in wrapped(headline(r)):
-            say(line)
-        console.print(table(BAND_COLUMNS, band_rows(r), right=range(1, 6)))
-        if r["drifted_snrs"]:
-            console.print(table(SNR_COLUMNS, snr_rows(r, only_drifted=True), title="drifted SNRs",
-                                right=range(1, 7)))
-        where = f"{report_dir}/report.md" if report_dir else "--out DIR or --json PATH"
-        say(f"per-SNR table ({len(r['per_snr'])} SNRs): {where}")
+    with stdout_may_close():
+        if json_out:
+            write_json(json_out, r)
+        if json_out != "-":
+            for line in wrapped(headline(r)):
+                say(line)
+            console.print(table(BAND_COLUMNS, band_rows(r), right=range(1, 6)))
+            if r["drifted_snrs"]:
+                console.print(table(SNR_COLUMNS, snr_rows(r, only_drifted=True), title="drifted SNRs",
+                                    right=range(1, 7)))
+            where = f"{report_dir}/report.md" if report_dir else "--out DIR or --json PATH"
+            say(f"per-SNR table ({len(r['per_snr'])} SNRs): {where}")
     if not r["passed"]:
         raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def stdout_may_close() -> Iterator[None]:
+    """A reader that stops early (`| head`) closes stdout: the verdict, not the broken pipe, sets the exit code
+    (rich answers a broken pipe with SystemExit(1), the drift code)."""
+    try:
+        yield
+    except SystemExit as e:
+        if e.code != 1:
+            raise
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit

@@ -12,6 +12,7 @@ from typing import Any
 
 from amc.files import atomic_path
 from amc.plots import plot_engine_drift
+from amc.stats import level_text
 
 
 def pct(v: float | None) -> str:
@@ -43,7 +44,7 @@ def headline(r: dict[str, Any]) -> list[str]:
              f"rule:      {r['rule']['text']}",
              f"overall:   reference {pct(r['reference_acc'])} %, engine {pct(r['engine_acc'])} %, "
              f"Δ {pp(r['delta_pp'])} pp",
-             f"test:      {100 * ov['level']:.3g} % interval of Δ {interval(ov['ci_pp'])} pp, {test}"]
+             f"test:      {level_text(ov['level'])} interval of Δ {interval(ov['ci_pp'])} pp, {test}"]
     if r.get("agreement") is not None:
         extra = (f", max |Δlogit| {r['torch_max_abs_dlogit']:.3g}" if r.get("torch_max_abs_dlogit") is not None else "")
         lines.append(f"agreement: {pct(r['agreement'])} % of frames get the reference's class{extra}")
@@ -59,8 +60,9 @@ def wrapped(lines: list[str], width: int = 80) -> list[str]:
     for line in lines:
         key = re.match(r"[a-z]+:\s+", line)
         indent = " " * (len(key.group()) if key else 2)
-        out += textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
-                             break_on_hyphens=False) or [""]
+        glued = re.sub(r"(\S) (%|pp|dB)(?=[\s,;.)]|$)", "\\1\x00\\2", line)  # a number keeps its unit
+        out += [w.replace("\x00", " ") for w in textwrap.wrap(glued, width, subsequent_indent=indent,
+                                                              break_long_words=False, break_on_hyphens=False)] or [""]
     return out
 
 
@@ -103,7 +105,7 @@ def to_markdown(r: dict[str, Any]) -> str:
     lines = [f"# {head[0]}", "", *[f"- {h}" for h in head[1:]], "", "## Bands", "",
              *_md_table(BAND_COLUMNS, band_rows(r)), "", "## Per SNR", "",
              *_md_table(SNR_COLUMNS, snr_rows(r)), "",
-             f"Δ = engine - reference; intervals at {100 * r['rule']['snr_level']:.3g} % per SNR "
+             f"Δ = engine - reference; intervals at {level_text(r['rule']['snr_level'])} per SNR "
              f"(Bonferroni); exit code {r['exit_code']}."]
     return "\n".join(lines) + "\n"
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,15 @@ def test_a_crash_is_never_exit_1(exc, code, words, onnx_fp32, monkeypatch):
     monkeypatch.setattr(OnnxEngine, "_forward", boom)
     r = runner.invoke(app, ["eval-engine", str(onnx_fp32), "--no-progress"])
     assert r.exit_code == code and words in r.stderr
+
+
+def test_a_reader_that_stops_early_does_not_turn_a_pass_into_exit_1(onnx_fp32, tmp_path):
+    """`amc eval-engine … | head` under `set -o pipefail`: the pipe closes before the first line (rich
+    answers a broken pipe with exit 1, the drift code); the verdict still sets the exit code."""
+    read, write = os.pipe()
+    with open(tmp_path / "err", "wb") as err:
+        p = subprocess.Popen([sys.executable, "-m", "amc", "eval-engine", str(onnx_fp32), "--no-progress"],
+                             stdout=write, stderr=err, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    os.close(write)
+    os.close(read)  # the reader is gone before amc prints anything
+    assert p.wait(timeout=600) == 0, (tmp_path / "err").read_text()
