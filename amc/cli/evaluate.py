@@ -77,7 +77,7 @@ def eval_engine_cmd(
 ) -> None:
     """Per-SNR accuracy of an engine vs its reference on the same frames: exit 0 pass, 1 drift, 2 bad input."""
     from amc.eval.engine_eval import EvalSettings, evaluate_engine
-    from amc.eval.report import BAND_COLUMNS, SNR_COLUMNS, band_rows, headline, snr_rows, wrapped
+    from amc.eval.report import BAND_COLUMNS, BAND_TITLE, SNR_COLUMNS, band_rows, headline, snr_rows, wrapped
 
     report_dir = out or legacy_report
     r = evaluate_engine(EvalSettings(model=str(model), data=str(data) if data else None, run=str(run) if run else None,
@@ -90,7 +90,7 @@ def eval_engine_cmd(
         if json_out != "-":
             for line in wrapped(headline(r)):
                 say(line)
-            console.print(table(BAND_COLUMNS, band_rows(r), right=range(1, 6)))
+            console.print(table(BAND_COLUMNS, band_rows(r), title=BAND_TITLE, right=range(1, 6)))
             if r["drifted_snrs"]:
                 console.print(table(SNR_COLUMNS, snr_rows(r, only_drifted=True), title="drifted SNRs",
                                     right=range(1, 7)))

@@ -66,6 +66,7 @@ def wrapped(lines: list[str], width: int = 80) -> list[str]:
     return out
 
 
+BAND_TITLE = "bands: means of the per-SNR accuracies (shown, not tested)"
 BAND_COLUMNS = ["band", "SNR dB", "frames", "ref %", "engine %", "Δ pp", "drifted SNRs"]
 SNR_COLUMNS = ["SNR dB", "frames", "ref %", "engine %", "Δ pp", "interval pp", "p", "drift"]
 
@@ -103,6 +104,7 @@ def _strict(obj: Any) -> Any:
 def to_markdown(r: dict[str, Any]) -> str:
     head = headline(r)
     lines = [f"# {head[0]}", "", *[f"- {h}" for h in head[1:]], "", "## Bands", "",
+             "Means of the per-SNR accuracies, shown, not tested: the verdict is per SNR and overall.", "",
              *_md_table(BAND_COLUMNS, band_rows(r)), "", "## Per SNR", "",
              *_md_table(SNR_COLUMNS, snr_rows(r)), "",
              f"Δ = engine - reference; intervals at {level_text(r['rule']['snr_level'])} per SNR "
