@@ -34,12 +34,13 @@ def _unpaired(scores: Scores, eng_ok: np.ndarray, record: dict[str, Any], tol: f
               ) -> tuple[Comparison, dict[str, Comparison | None]]:
     """Engine counts against the reference's stored per-SNR counts (different, or unknown, frames)."""
     counts, per_acc = record.get("counts") or {}, record.get("per_snr") or {}
-    keys = [snr_key(s) for s in np.unique(scores.snr)]
+    values, group = np.unique(scores.snr, return_inverse=True)
+    keys = [snr_key(s) for s in values]
     level = per_level(sum(k in per_acc for k in keys))
     per: dict[str, Comparison | None] = {}
     tot = [0, 0, 0, 0]  # reference correct / frames, engine correct / frames (over the compared SNRs)
-    for key in keys:
-        ok = eng_ok[np.array([snr_key(s) for s in scores.snr]) == key]
+    for g, key in enumerate(keys):
+        ok = eng_ok[group.reshape(-1) == g]
         if key not in per_acc:
             per[key] = None
             continue
@@ -71,7 +72,7 @@ def compare(scores: Scores, ref: Reference, mapping: np.ndarray, tol: float, ban
         overall, per_any = _unpaired(scores, eng_ok, ref.record, tol)
     rows = []
     for key, c in per_any.items():
-        n = int((np.array([snr_key(s) for s in scores.snr]) == key).sum()) if c is None else c.n
+        n = scores.summary["counts"][key][1]
         rows.append({"snr": float(key), **(c.to_dict() if c is not None else
                                           {"n": n, "reference": None, "engine": scores.summary["per_snr"][key],
                                            "delta_pp": None, "ci_pp": None, "p": None, "drift": False})})

@@ -5,6 +5,7 @@ figure say the same thing."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from amc.data.io import open_dataset
 from amc.data.split import split_from_identity
 from amc.eval.engine_eval import EvalSettings, evaluate_engine
 from amc.runtime import Engine
+from amc.runtime.artifact import read_metadata, update_metadata
 from amc.train.checkpoint import load_checkpoint
 from amc.train.reference import decode_predictions
 
@@ -187,3 +189,30 @@ def test_existing_report_is_refused_without_overwrite(run, onnx_fp32, tmp_path):
     assert r.exit_code == 2 and "--overwrite" in r.stderr and (tmp_path / "report.json").read_bytes() == before
     r = invoke(onnx_fp32, "--split", "test", "--out", tmp_path, "--overwrite")
     assert r.exit_code == 0 and json.loads((tmp_path / "report.json").read_text())["split"] == "test"
+
+
+def test_an_engine_exported_before_references_falls_back_honestly(run, onnx_fp32, damaged_onnx, tmp_path):
+    """No per-frame predictions and no recorded checkpoint path (older amc): the run's per-SNR counts, unpaired;
+    with --run, the PyTorch model on the same frames, paired; the test split needs --run."""
+    for src, name in ((onnx_fp32, "old.onnx"), (damaged_onnx, "old_damaged.onnx")):
+        shutil.copy(src, tmp_path / name)
+        meta = read_metadata(tmp_path / name)
+        del meta["reference"], meta["checkpoint"]
+        update_metadata(tmp_path / name, meta)
+    r = invoke(tmp_path / "old.onnx", "--json", tmp_path / "r.json")
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert r.exit_code == 0, r.output
+    assert rep["reference"]["kind"] == "training-counts" and not rep["rule"]["paired"] and rep["agreement"] is None
+    summary = json.loads((run / "run" / "summary.json").read_text())
+    for row in rep["per_snr"]:  # Newcombe: both sides' counts, no p-value
+        k = f"{row['snr']:g}"
+        assert row["n_ref"] == summary["reference"]["val"]["counts"][k][1] and row["p"] is None and not row["paired"]
+    assert "Newcombe interval (unpaired)" in rep["rule"]["text"]
+    r = invoke(tmp_path / "old_damaged.onnx", "--json", tmp_path / "d.json")
+    assert r.exit_code == 1 and json.loads((tmp_path / "d.json").read_text())["drifted_snrs"]
+    r = invoke(tmp_path / "old.onnx", "--split", "test")
+    assert r.exit_code == 2 and "the engine's metadata holds no test reference" in r.stderr
+    assert "pass --run RUN_DIR" in r.stderr
+    r = invoke(tmp_path / "old.onnx", "--split", "test", "--run", run / "run", "--json", tmp_path / "t.json")
+    rep = json.loads((tmp_path / "t.json").read_text())
+    assert r.exit_code == 0 and rep["reference"]["kind"] == "pytorch" and rep["agreement"] == 1.0
