@@ -19,6 +19,7 @@ import amc
 from amc.cli import data, evaluate, export, quickstart, serve, train
 from amc.cli.common import say
 
+
 def _usage_name(self: typer.core.TyperArgument) -> str:
     """Required arguments as NAME (click's convention), optional ones as [NAME]: Typer 0.29 writes required
     ones as {NAME}, which reads like a placeholder to fill."""
