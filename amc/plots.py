@@ -81,7 +81,7 @@ def plot_confusion(path: str | Path, panels: dict[str, np.ndarray] | np.ndarray,
         panels = {"": panels}
     n, k = len(classes), len(panels)
     size = 1.6 + 0.42 * n
-    fig, axes = plt.subplots(1, k, figsize=(size * k + 1.0, size), squeeze=False)
+    fig, axes = plt.subplots(1, k, figsize=(size * k + 1.6, size + 0.4), squeeze=False, layout="constrained")
     image = None
     for ax, (name, cm) in zip(axes[0], panels.items()):
         counts = cm.sum(1)
@@ -95,7 +95,8 @@ def plot_confusion(path: str | Path, panels: dict[str, np.ndarray] | np.ndarray,
                             color="white" if rows[i, j] > 0.6 else "black")
         ax.set_xticks(range(n), classes, rotation=90, fontsize=7)
         ax.set_yticks(range(n), [f"{c} ({int(m)})" for c, m in zip(classes, counts)], fontsize=7)
-        ax.set(xlabel="predicted", ylabel="true (frames)", title=f"{name}: {int(cm.sum())} frames" if name else "")
+        ax.set(xlabel="predicted", ylabel="true class (frames)",
+               title=f"{name}: {int(cm.sum())} frames" if name else "")
     fig.colorbar(image, ax=axes[0].tolist(), fraction=0.025, pad=0.02, label="share of the true class")
     if title:
         fig.suptitle(title)

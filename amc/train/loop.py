@@ -360,7 +360,8 @@ def _finish(out: Path, history: list[dict], best_epoch: int, cfg: TrainConfig, m
     in_top = [m for snr, m in by_snr.items() if lo <= snr <= hi]
     panels = {"all SNRs": np.asarray(best_val["confusion"])}
     if in_top:
-        panels[f"{top} band ({lo:g}..{'' if math.isinf(hi) else f'{hi:g}'} dB)"] = np.sum(in_top, axis=0)
+        span = f">= {lo:g} dB" if math.isinf(hi) else f"{lo:g}..{hi:g} dB"
+        panels[f"{top} band ({span})"] = np.sum(in_top, axis=0)
     plot_confusion(out / "confusion.png", panels, meta["classes"],
                    title=f"{cfg.preset}: validation confusion, epoch {best_epoch}")
     return summary
