@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -127,14 +128,31 @@ class SynthConfig:
         names, _ = CLASS_SETS[self.class_set]
         for c in self.classes or []:
             choice(f"{self.class_set} class", c, names)
+        dup = sorted({c for c in self.classes or [] if (self.classes or []).count(c) > 1})
+        if dup:
+            raise ConfigError(f"--classes names {', '.join(dup)} more than once; give each class once")
         if self.frames_per_class_snr <= 0:
-            raise ConfigError("frames_per_class_snr must be > 0")
+            raise ConfigError(f"frames_per_class_snr (--frames) must be > 0, got {self.frames_per_class_snr}")
         if not self.snrs:
-            raise ConfigError("snrs must not be empty")
+            raise ConfigError("snrs (--snrs) must not be empty")
+        if not all(math.isfinite(s) for s in self.snrs) or len(set(self.snrs)) != len(self.snrs):
+            raise ConfigError("snrs (--snrs) must be finite and each given once")
         if self.frame_length is not None and self.frame_length < 16:
-            raise ConfigError("frame_length must be >= 16")
+            raise ConfigError(f"frame_length (--length) must be >= 16, got {self.frame_length}")
         if self.sps < 2:
-            raise ConfigError("sps must be >= 2")
+            raise ConfigError(f"sps (--sps) must be >= 2, got {self.sps}")
+        if not 0 <= self.max_cfo < 0.5:
+            raise ConfigError(f"max_cfo (--max-cfo) is in cycles/sample and must be in [0, 0.5) (offsets beyond "
+                              f"+-0.5 alias), got {self.max_cfo:g}; e.g. 500 Hz at 200 kHz is 0.0025")
+        if not 0 <= self.max_sro_ppm < 1e5:
+            raise ConfigError(f"max_sro_ppm (--max-sro-ppm) must be in [0, 100000), got {self.max_sro_ppm:g}")
+        if not 0 <= self.rolloff <= 1:
+            raise ConfigError(f"rolloff (--rolloff) must be in [0, 1], got {self.rolloff:g}")
+        if self.fading_taps < 1:
+            raise ConfigError(f"fading_taps (--fading-taps) must be >= 1, got {self.fading_taps}")
+        lo, hi = self.rician_k_db
+        if not lo <= hi:
+            raise ConfigError(f"rician_k_db (--rician-k-db) must be lo:hi with lo <= hi, got {lo:g}:{hi:g}")
         return self
 
     @property
@@ -207,7 +225,8 @@ class TrainConfig:
     aug_shift: bool = setting(False, "random circular time shift")
     snr_balanced: bool = setting(False, "sample every SNR equally often")
     degrade_delta_db: tuple[float, float] = setting((3.0, 10.0), "extra-noise range where no clean frame exists")
-    degrade_focus: str | None = setting(None, "real data: aim degradation at this band (one of the bands' names)")
+    degrade_focus: str | None = setting(None, "real data without clean frames: aim degradation at this band, one of "
+                                              "the --bands names (low, mid or high by default)")
     val_fraction: float = setting(0.15, "validation share, stratified by (class, SNR)")
     test_fraction: float = setting(0.15, "test share, stratified by (class, SNR)")
     split_seed: int = setting(0, "seed of the split")
@@ -222,8 +241,13 @@ class TrainConfig:
     max_frames: int | None = setting(None, "cap on training frames per epoch", shown="all")
 
     def validate(self) -> TrainConfig:
-        if self.epochs <= 0 or self.batch_size <= 0:
-            raise ConfigError("epochs and batch_size must be > 0")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} (--{name.replace('_', '-')}) must be > 0, got {getattr(self, name)}")
+        if self.max_frames is not None and self.max_frames <= 0:
+            raise ConfigError(f"max_frames (--max-frames) must be > 0, got {self.max_frames}")
+        if self.patience < 0 or self.num_workers < 0:
+            raise ConfigError("patience and num_workers (--patience, --num-workers) must be >= 0")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.mixup_alpha <= 0:

@@ -37,6 +37,7 @@ class Accumulator:
     correct: dict[float, int] = field(default_factory=dict)
     total: dict[float, int] = field(default_factory=dict)
     confusion: np.ndarray | None = None
+    confusion_by_snr: dict[float, np.ndarray] = field(default_factory=dict)
     eta_abs_err: float = 0.0
     snr_sq_err: float = 0.0
     n_est: int = 0
@@ -58,6 +59,10 @@ class Accumulator:
             self.total[float(s)] = self.total.get(float(s), 0) + int(m.sum())
         known = pred >= 0  # -1: an engine class the dataset does not have (wrong, and not in the matrix)
         np.add.at(self.confusion, (labels[known], pred[known]), 1)  # type: ignore[arg-type]
+        for s in np.unique(snr):
+            m = (snr == s) & known
+            cm = self.confusion_by_snr.setdefault(float(s), np.zeros_like(self.confusion))
+            np.add.at(cm, (labels[m], pred[m]), 1)
         if eta_hat is not None and snr_hat is not None:
             eta_true = noise_fraction(snr)
             self.eta_abs_err += float(np.abs(np.asarray(eta_hat, dtype=np.float64) - eta_true).sum())
@@ -66,6 +71,14 @@ class Accumulator:
         if loss_sum is not None:
             self.loss_sum += loss_sum
             self.n_loss += len(labels)
+
+    def confusion_in(self, lo: float, hi: float) -> np.ndarray:
+        """The confusion matrix of the frames whose SNR lies in lo..hi (inclusive)."""
+        out = np.zeros_like(self.confusion)
+        for s, cm in self.confusion_by_snr.items():
+            if lo <= s <= hi:
+                out += cm
+        return out
 
     def per_snr(self) -> dict[str, float]:
         return {snr_key(s): self.correct[s] / self.total[s] for s in sorted(self.total)}

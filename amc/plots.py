@@ -1,9 +1,15 @@
-"""Matplotlib figures shared by training and eval-engine: per-SNR curves and confusion."""
+"""Matplotlib figures shared by training, eval-engine and the benchmarks: per-SNR curves and confusion.
+
+Drawn for an RF engineer to keep: the chance level on every accuracy plot, legends outside the data,
+colour bars and row-normalised percentages in every confusion matrix. matplotlib is imported only when
+a figure is drawn.
+"""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +17,7 @@ from amc.files import atomic_path
 from amc.stats import level_text
 
 
-def _pyplot():
+def pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,43 +26,82 @@ def _pyplot():
     return plt
 
 
-def plot_per_snr(path: str | Path, curves: dict[str, dict[str, float]], bands: dict, title: str = "") -> Path:
-    """Accuracy vs SNR, one line per curve, the SNR bands shaded."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    xs_all = [float(s) for c in curves.values() for s in c]
+def save(fig: Any, path: str | Path, dpi: int = 110) -> Path:
+    """Write a figure atomically as PNG and close it."""
+    plt = pyplot()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
+def shade_bands(ax: Any, bands: dict, xs: list[float]) -> None:
+    """Shade each SNR band and name it above the plot."""
     for i, (name, (lo, hi)) in enumerate(bands.items()):
-        hi = max(xs_all) if xs_all and math.isinf(hi) else hi
-        ax.axvspan(lo - 1, hi + 1, color=f"C{i + 3}", alpha=0.08)
-        ax.text((lo + hi) / 2, 1.01, name, ha="center", va="bottom", fontsize=8)
-    for name, per in curves.items():
+        hi = max(xs) if xs and math.isinf(hi) else hi
+        lo = min(xs) if xs and math.isinf(lo) else lo
+        ax.axvspan(lo - 1, hi + 1, color=f"C{i + 3}", alpha=0.08, lw=0)
+        ax.text((lo + hi) / 2, 1.01, name, ha="center", va="bottom", fontsize=8, transform=ax.get_xaxis_transform())
+
+
+def plot_per_snr(path: str | Path, curves: dict[str, dict[str, float]], bands: dict, title: str = "",
+                 chance: float | None = None, errors: dict[str, dict[str, float]] | None = None) -> Path:
+    """Accuracy vs SNR, one line per curve (with +- error bars where `errors` has them), bands shaded, the
+    chance level dashed; the legend sits below the axes so it never hides a point."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    xs_all = [float(s) for c in curves.values() for s in c]
+    shade_bands(ax, bands, xs_all)
+    for i, (name, per) in enumerate(curves.items()):
         xs = sorted(per, key=float)
-        ax.plot([float(s) for s in xs], [per[s] for s in xs], marker="o", ms=3, label=name)
-    ax.set(xlabel="SNR (dB)", ylabel="accuracy", ylim=(0, 1.05), title=title)
+        err = (errors or {}).get(name)
+        ys = [per[s] for s in xs]
+        if err:  # curves with error bars are dodged sideways a little so the bars stay apart
+            dodge = (i - (len(curves) - 1) / 2) * 0.18
+            ax.errorbar([float(s) + dodge for s in xs], ys, yerr=[err.get(s, 0.0) for s in xs], marker="o", ms=3,
+                        capsize=2, lw=1.2, elinewidth=0.8, label=name)
+        else:
+            ax.plot([float(s) for s in xs], ys, marker="o", ms=3, lw=1.2, label=name)
+    if chance:
+        ax.axhline(chance, color="0.4", ls="--", lw=0.9, label=f"chance (1/{round(1 / chance)})")
+    ax.set(xlabel="SNR (dB)", ylabel="accuracy", ylim=(0, 1.02))
+    if title:
+        ax.set_title(title, pad=14)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(path)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=min(4, len(curves) + bool(chance)),
+              fontsize=8, frameon=False)
+    return save(fig, path)
 
 
-def plot_confusion(path: str | Path, confusion: np.ndarray, classes: list[str], title: str = "") -> Path:
-    """Row-normalised confusion matrix (true class rows, predicted columns)."""
-    plt = _pyplot()
-    cm = confusion.astype(float) / np.maximum(confusion.sum(1, keepdims=True), 1)
-    n = len(classes)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.45 * n, 0.8 + 0.45 * n))
-    ax.imshow(cm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(n), classes, rotation=90, fontsize=7)
-    ax.set_yticks(range(n), classes, fontsize=7)
-    ax.set(xlabel="predicted", ylabel="true", title=title)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(path)
+def plot_confusion(path: str | Path, panels: dict[str, np.ndarray] | np.ndarray, classes: list[str],
+                   title: str = "") -> Path:
+    """Row-normalised confusion matrices side by side (true class rows, predicted columns), each cell
+    annotated with its percentage, the row's frame count at the right, one colour bar for all."""
+    plt = pyplot()
+    if isinstance(panels, np.ndarray):
+        panels = {"": panels}
+    n, k = len(classes), len(panels)
+    size = 1.6 + 0.42 * n
+    fig, axes = plt.subplots(1, k, figsize=(size * k + 1.6, size + 0.4), squeeze=False, layout="constrained")
+    image = None
+    for ax, (name, cm) in zip(axes[0], panels.items()):
+        counts = cm.sum(1)
+        rows = cm.astype(float) / np.maximum(counts[:, None], 1)
+        image = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+        font = 7 if n <= 12 else 5 if n <= 24 else 0
+        for i in range(n) if font else ():
+            for j in range(n):
+                if rows[i, j] >= 0.005:
+                    ax.text(j, i, f"{100 * rows[i, j]:.0f}", ha="center", va="center", fontsize=font,
+                            color="white" if rows[i, j] > 0.6 else "black")
+        ax.set_xticks(range(n), classes, rotation=90, fontsize=7)
+        ax.set_yticks(range(n), [f"{c} ({int(m)})" for c, m in zip(classes, counts)], fontsize=7)
+        ax.set(xlabel="predicted", ylabel="true class (frames)",
+               title=f"{name}: {int(cm.sum())} frames" if name else "")
+    fig.colorbar(image, ax=axes[0].tolist(), fraction=0.025, pad=0.02, label="share of the true class")
+    if title:
+        fig.suptitle(title)
+    return save(fig, path)
 
 
 REFERENCE_LABELS = {"training": "training run's {split} predictions (paired)",
@@ -68,7 +113,7 @@ def plot_engine_drift(path: str | Path, report: dict, bands: dict) -> Path:
     """eval-engine's picture: engine vs reference accuracy per SNR with the tolerance band (top), and
     Δ = engine - reference with its interval and the ±tolerance band (bottom); drifted SNRs in red, the
     verdict and the reference in the title. Every value drawn comes from `report` (report.json)."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = [r for r in report["per_snr"] if r["reference"] is not None]
     tol = report["tolerance_pp"]
     drift_colour, ok_colour = "#c0392b", "C0"
@@ -81,7 +126,8 @@ def plot_engine_drift(path: str | Path, report: dict, bands: dict) -> Path:
         lo, hi = max(lo - 1, x_lo), min(hi + 1, x_hi)
         if lo < hi:
             top.axvspan(lo, hi, color=f"C{i + 3}", alpha=0.07, lw=0)
-            top.text((lo + hi) / 2, 1.01, name, ha="center", va="bottom", fontsize=8)
+            top.text((lo + hi) / 2, 1.01, name, ha="center", va="bottom", fontsize=8,
+                     transform=top.get_xaxis_transform())
     ref_label = REFERENCE_LABELS.get(report["reference"]["kind"], "reference").format(split=report["split"])
     top.fill_between(xs, ref - tol / 100, ref + tol / 100, color="0.5", alpha=0.3, lw=0,
                      label=f"reference ± tolerance ({tol:g} pp)")
@@ -94,16 +140,17 @@ def plot_engine_drift(path: str | Path, report: dict, bands: dict) -> Path:
     if drifted:
         top.plot([r["snr"] for r in drifted], [r["engine"] for r in drifted], ls="none", marker="x", ms=9, mew=2,
                  color=drift_colour, label="drifted SNR")
-    top.set(ylabel="accuracy", ylim=(0, 1.08))
+    chance = 1 / len(report["classes"])
+    top.axhline(chance, color="0.4", ls="--", lw=0.9, label=f"chance (1/{len(report['classes'])})")
+    top.set(ylabel="accuracy", ylim=(0, 1.02))
     top.grid(alpha=0.3)
-    top.legend(loc="lower right", fontsize=8)
     passed = report["passed"]
     verdict = "PASS" if passed else ("DRIFT at " + ", ".join(f"{s:g}" for s in report["drifted_snrs"]) + " dB"
                                      if report["drifted_snrs"] else "DRIFT (overall)")
     fig.suptitle(f"eval-engine: {verdict}", fontsize=14, fontweight="bold", color="#1e8449" if passed else drift_colour)
     top.set_title(f"{Path(report['model']).name} ({report['precision']}), {report['frames']} frames of split "
                   f"{report['split']}: overall {100 * report['reference_acc']:.2f} % → "
-                  f"{100 * report['engine_acc']:.2f} % (Δ {report['delta_pp']:+.2f} pp)", fontsize=9)
+                  f"{100 * report['engine_acc']:.2f} % (Δ {report['delta_pp']:+.2f} pp)", fontsize=9, pad=14)
     low.axhspan(-tol, tol, color="0.5", alpha=0.3, lw=0, label=f"± tolerance {tol:g} pp")
     low.axhline(0, color="0.25", lw=0.8)
     level = level_text(report["rule"]["snr_level"])
@@ -118,9 +165,7 @@ def plot_engine_drift(path: str | Path, report: dict, bands: dict) -> Path:
     lim = 1.15 * max(spans)
     low.set(xlabel="SNR (dB)", ylabel="Δ accuracy (pp)\nengine − reference", ylim=(-lim, lim), xlim=(x_lo, x_hi))
     low.grid(alpha=0.3)
-    low.legend(loc="lower right", fontsize=8)
+    handles = [h for ax in (top, low) for h in ax.get_legend_handles_labels()[0]]
+    low.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path)

@@ -67,6 +67,8 @@ def aggregate(results: list[dict]) -> dict[str, dict]:
             a[k] = (float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0) if vals else None
         snrs = sorted(rs[0]["per_snr"], key=float)
         a["per_snr"] = {s: float(np.mean([r["per_snr"][s] for r in rs])) for s in snrs}
+        a["per_snr_sd"] = {s: float(np.std([r["per_snr"][s] for r in rs], ddof=1)) if len(rs) > 1 else 0.0
+                           for s in snrs}
         agg[name] = a
     return agg
 
@@ -156,10 +158,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     data = args.out / "ablation_data.h5"
     cfg = SynthConfig(class_set="rml2016", frames_per_class_snr=args.frames, seed=args.data_seed)
-    if not data.exists():
+    if not data.exists() and not args.report_only:
         synth_to_file(cfg, data)
     jpath = args.out / "ablation.json"
-    results = json.loads(jpath.read_text())["results"] if jpath.exists() else []  # add to earlier runs
+    stored = json.loads(jpath.read_text()) if jpath.exists() else {}
+    results = stored.get("results", [])  # add to earlier runs
     done = {(r["variant"], r["seed"]) for r in results}
     for seed in [] if args.report_only else args.seeds:
         for name in args.variants:
@@ -179,14 +182,18 @@ def main() -> None:
                        f"frames per (class, SNR) = {n_frames} frames, data seed {args.data_seed}, split 70/15/15",
             "budget": f"{args.epochs} epochs, batch {args.batch_size}, lr {args.lr}, width {args.width}",
             "seeds": sorted({r["seed"] for r in results})}
+    if args.report_only and stored.get("meta"):
+        meta = stored["meta"]  # the date and machine of the runs, not of this report
     agg = aggregate(results)
     cl = claims(results)
     jpath.write_text(json.dumps({"meta": meta, "results": results, "aggregate": agg, "claims": cl}, indent=2))
     (args.out / "ablation.md").write_text(to_markdown(agg, cl, meta))
     from amc.plots import plot_per_snr
 
-    plot_per_snr(args.out / "per_snr.png", {k: a["per_snr"] for k, a in agg.items()},
-                 {"low": (-14, -6), "mid": (-4, 6), "high": (10, float("inf"))}, title="ablation: per-SNR accuracy")
+    plot_per_snr(args.out / "per_snr.png", {f"{k} (n={a['n']})": a["per_snr"] for k, a in agg.items()},
+                 {"low": (-14, -6), "mid": (-4, 6), "high": (10, float("inf"))},
+                 title="ablation: per-SNR accuracy, mean +- s.d. over seeds", chance=1 / 11,
+                 errors={f"{k} (n={a['n']})": a["per_snr_sd"] for k, a in agg.items()})
     print(to_markdown(agg, cl, meta))
 
 

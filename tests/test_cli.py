@@ -83,8 +83,8 @@ def test_train_and_compare(cli_data, tmp_path):
 
 BAD = [  # (args after the command, expected exit code, expected message fragment)
     (["train", "--preset", "a44"], 2, "'a44' is not one of 'cldnn', 'a3', 'a4', 'a5'"),
-    (["train", "--epochs", "0"], 2, "epochs and batch_size must be > 0"),
-    (["train", "--batch-size", "-4"], 2, "epochs and batch_size must be > 0"),
+    (["train", "--epochs", "0"], 2, "epochs (--epochs) must be > 0, got 0"),
+    (["train", "--batch-size", "-4"], 2, "batch_size (--batch-size) must be > 0, got -4"),
     (["train", "--mixup-alpha", "0"], 2, "mixup_alpha must be > 0"),
     (["train", "--mixup-prob", "1.5"], 2, "mixup_prob must be in [0, 1]"),
     (["train", "--bands", "low=-14:-6,mid=-8:6"], 2, "overlap"),
@@ -94,7 +94,7 @@ BAD = [  # (args after the command, expected exit code, expected message fragmen
     (["train", "--rnn", "lstn"], 2, "'lstn' is not one of 'lstm', 'gru'"),
     (["data", "synth", "{tmp}/x.h5", "--class-set", "rml2017"], 2, "'rml2017' is not one of 'rml2016', 'rml2018'"),
     (["data", "synth", "{tmp}/x.h5", "--classes", "QPKS"], 2, "unknown rml2016 class 'QPKS' (did you mean 'QPSK'?)"),
-    (["data", "synth", "{tmp}/x.h5", "--frames", "0"], 2, "frames_per_class_snr must be > 0"),
+    (["data", "synth", "{tmp}/x.h5", "--frames", "0"], 2, "frames_per_class_snr (--frames) must be > 0"),
     (["data", "synth", "{tmp}/x.h5", "--snrs", "a:b"], 2, "cannot parse --snrs"),
     (["data", "info", "{tmp}/missing.h5"], 2, "no such file"),
     (["data", "info", "{tmp}/notes.txt"], 2, "not an HDF5 file"),

@@ -19,6 +19,17 @@ import amc
 from amc.cli import data, evaluate, export, quickstart, serve, train
 from amc.cli.common import say
 
+
+def _usage_name(self: typer.core.TyperArgument) -> str:
+    """Required arguments as NAME (click's convention), optional ones as [NAME]: Typer 0.29 writes required
+    ones as {NAME}, which reads like a placeholder to fill."""
+    name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+    return name + ("..." if self.nargs != 1 else "")
+
+
+if hasattr(typer.core.TyperArgument, "_usage_display_name"):
+    typer.core.TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
+
 app = typer.Typer(help="Automatic modulation classification: data, training, export, verified engines.",
                   no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
 app.add_typer(data.app, name="data")

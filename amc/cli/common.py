@@ -101,7 +101,8 @@ def write_json(target: str | Path, obj: Any) -> None:
 def table(columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None,
           right: Sequence[int] = ()) -> Table:
     """A compact table (columns in `right` right-aligned); the first column never wraps."""
-    t = Table(*columns, title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    t = Table(*columns, title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+              show_edge=False)
     for i, col in enumerate(t.columns):
         col.no_wrap = i == 0
         if i in right:

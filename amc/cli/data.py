@@ -129,6 +129,7 @@ def info_cmd(
             per = "-" if not nz else (f"{nz[0]}" if min(nz) == max(nz) else f"{min(nz)}..{max(nz)}")
             rows.append([name, str(sum(row)), _snr_span(snrs, row), per])
     if markdown:
+        say("")  # a Markdown table must not follow a paragraph line directly
         say(markdown_table(columns, rows))
     else:
         console.print(table(columns, rows, right=range(1, len(columns)) if full else (1, 3)))

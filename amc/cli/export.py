@@ -41,14 +41,17 @@ def export_cmd(
                                                 help="Add the denoised frame (B, 2, L) as an output.")] = False,
     simplify: Annotated[bool, typer.Option("--simplify/--no-simplify", help="Simplify the graph with onnxslim "
                                                                              "(kept only if outputs match).")] = True,
+    progress: Annotated[bool, typer.Option(help="Show a progress indicator (stderr).")] = True,
 ) -> None:
     """Export a run to ONNX / TensorRT / Triton, verified against PyTorch on validation frames."""
     from amc.export import export
     from amc.export.parity import summary_line
+    from amc.progress import Bar
 
-    r = export(source, fmt=format, precision=precision, out=out, opset=opset, max_batch=max_batch, force=force,
-               data=data, calib_frames=calib_frames, plain=plain, with_denoised=with_denoised, simplify=simplify,
-               overwrite=overwrite)
+    with Bar(f"export {format} {precision} (build, then parity)", None, enabled=progress):
+        r = export(source, fmt=format, precision=precision, out=out, opset=opset, max_batch=max_batch, force=force,
+                   data=data, calib_frames=calib_frames, plain=plain, with_denoised=with_denoised,
+                   simplify=simplify, overwrite=overwrite)
     for line in [f"wrote {r.path} ({r.format}, {r.precision})", summary_line(r.parity, r.precision),
                  *[f"note: {n}" for n in r.notes]]:
         say(line)

@@ -19,7 +19,7 @@ def quickstart_cmd(
                    ] = Path("runs/quickstart"),
     epochs: Annotated[int, typer.Option(help="Training epochs.", min=1)] = 8,
     frames: Annotated[int, typer.Option(help="Frames per (class, SNR) of the synthetic dataset.", min=3)] = 40,
-    int8: Annotated[bool, typer.Option("--int8", help="Also export and check an int8 model.")] = True,
+    int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also export and check an int8 model.")] = True,
     bench_seconds: Annotated[float, typer.Option(help="Timed seconds per bench batch size.", min=0.01)] = 1.0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing quickstart folder.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars (stderr).")] = True,
@@ -36,8 +36,8 @@ def quickstart_cmd(
         write_json(json_out, made)
     t = made["train"]
     rows = [["data.h5", f"{made['data']['frames']} frames"],
-            ["run/", f"best val_acc {t['best_val_acc']:.4f} (epoch {t['best_epoch']}); "
-             + ", ".join(f"{b} {v:.3f}" for b, v in t["bands"].items())]]
+            ["run/", f"val_acc {t['best_val_acc']:.4f} at epoch {t['best_epoch']}; "
+             + " ".join(f"{b} {v:.3f}" for b, v in t["bands"].items())]]
     for p, e in made["exports"].items():
         ev = made["eval"][p]
         rows.append([Path(e["path"]).name, f"engine {ev['engine_acc']:.4f} vs ref {ev['reference_acc']:.4f} "

@@ -59,6 +59,7 @@ MAX_RNN_STEPS = 64  # pooling target of the body at cfg.frame_length
 NOISE_HEAD_WIDTH = 32
 FILM_HIDDEN = 32
 NORM_EPS = 1e-8
+PEAK_MIN = 1e-30  # smallest frame peak divided by (an all-zero frame stays zero)
 DB_PER_NEPER = 10.0 / math.log(10.0)
 
 
@@ -71,10 +72,16 @@ class ModelOutput(NamedTuple):
 
 
 def normalise(x: Tensor) -> tuple[Tensor, Tensor]:
-    """x / sqrt(mean(I^2 + Q^2) + 1e-8) per frame; returns (x_n, scale) with scale (B, 1, 1)."""
-    power = 2.0 * (x * x).mean(dim=(1, 2), keepdim=True)  # mean over time of I^2 + Q^2
+    """Unit mean power per frame, mean(I^2 + Q^2) = 1; returns (x_n, scale) with x_n = x / scale, scale (B, 1, 1).
+
+    The frame is first divided by its largest |sample|, so that squaring cannot overflow float32 (or
+    float16) for any finite input: 1e19-scaled frames get the same answer as 1.0-scaled ones. An all-zero
+    frame stays zero (its peak is clamped to a tiny positive value)."""
+    peak = x.abs().amax(dim=(1, 2), keepdim=True).clamp_min(PEAK_MIN)
+    y = x / peak
+    power = 2.0 * (y * y).mean(dim=(1, 2), keepdim=True)  # mean over time of I^2 + Q^2, <= 2
     scale = torch.sqrt(power + NORM_EPS)
-    return x / scale, scale
+    return y / scale, peak * scale
 
 
 def snr_db_from_logit(logit: Tensor, snr_range_db: tuple[float, float]) -> Tensor:

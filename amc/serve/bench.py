@@ -115,7 +115,7 @@ def print_bench(result: dict[str, Any], console: Any = None) -> None:
                   f"threads {threads}, {result['seconds']:g} s per batch size (warm-up excluded)",
                   markup=False, highlight=False, soft_wrap=True)
     columns = ["engine", "batch", "p50 ms", "p99 ms", "frames/s", "MS/s", "calls"] + (["vs torch"] if speed else [])
-    table = Table(*columns, box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(*columns, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for col in table.columns[1:]:
         col.justify = "right"
     table.columns[0].no_wrap = True

@@ -28,7 +28,7 @@ from amc.data.io import DataError, H5Dataset, open_dataset
 from amc.data.sampling import degrade, epoch_order, snr_balanced_order, time_shift
 from amc.data.split import stratified_split
 from amc.files import atomic_path
-from amc.metrics import Accumulator, band_means
+from amc.metrics import Accumulator, band_means, snr_key
 from amc.models import build_model, normalise
 from amc.plots import plot_confusion, plot_per_snr
 from amc.train.checkpoint import NORMALISATION, load_checkpoint, save_checkpoint
@@ -136,6 +136,7 @@ def evaluate(model: torch.nn.Module, source: FrameSource, batch_size: int, bands
             gain_n += len(x)
     s = acc.summary(bands)
     s["confusion"] = acc.confusion.tolist()  # type: ignore[union-attr]
+    s["confusion_by_snr"] = {snr_key(k): v.tolist() for k, v in sorted(acc.confusion_by_snr.items())}
     s["predictions"] = np.concatenate(preds) if preds else np.zeros(0, np.int64)
     if gain_n:
         s["denoiser_gain_db"] = gain_sum / gain_n
@@ -368,7 +369,14 @@ def _finish(out: Path, history: list[dict], best_epoch: int, cfg: TrainConfig, m
                "reference": reference or {}}
     _write_json(out / "summary.json", summary)
     plot_per_snr(out / "per_snr.png", {"val (best epoch)": best_row["per_snr"]}, cfg.bands,
-                 title=f"{cfg.preset}: per-SNR accuracy, epoch {best_epoch}")
-    plot_confusion(out / "confusion.png", np.asarray(best_val["confusion"]), meta["classes"],
+                 title=f"{cfg.preset}: per-SNR accuracy, epoch {best_epoch}", chance=1 / len(meta["classes"]))
+    top, (lo, hi) = max(cfg.bands.items(), key=lambda b: b[1][0])  # the band of the highest SNRs
+    by_snr = {float(k): np.asarray(v) for k, v in best_val.get("confusion_by_snr", {}).items()}
+    in_top = [m for snr, m in by_snr.items() if lo <= snr <= hi]
+    panels = {"all SNRs": np.asarray(best_val["confusion"])}
+    if in_top:
+        span = f">= {lo:g} dB" if math.isinf(hi) else f"{lo:g}..{hi:g} dB"
+        panels[f"{top} band ({span})"] = np.sum(in_top, axis=0)
+    plot_confusion(out / "confusion.png", panels, meta["classes"],
                    title=f"{cfg.preset}: validation confusion, epoch {best_epoch}")
     return summary

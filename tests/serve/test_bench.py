@@ -65,12 +65,12 @@ def test_cli_bench_writes_json_and_refuses_bad_options(model_files, tmp_path):
     bad = runner.invoke(app, ["bench", str(model_files[1]), "--batch", "1,x"])
     assert bad.exit_code == 2 and "--batch" in bad.output
     missing = runner.invoke(app, ["bench", str(tmp_path / "nope.onnx")])
-    assert missing.exit_code == 2 and "no such model" in missing.output
+    assert missing.exit_code == 2 and "no such file or directory" in missing.output
 
 
 def test_cli_serve_refuses_bad_options(tmp_path, model_files):
     runner = CliRunner()
     res = runner.invoke(app, ["serve", str(tmp_path / "nope.onnx")])
-    assert res.exit_code == 2 and "no such model" in res.output
+    assert res.exit_code == 2 and "no such file or directory" in res.output
     res = runner.invoke(app, ["serve", str(model_files[1]), "--max-batch", "0"])
     assert res.exit_code == 2 and "--max-batch" in res.output

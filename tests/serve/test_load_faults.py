@@ -28,7 +28,7 @@ CONCURRENCY = 16
 MAX_BODY = 24_000  # bytes; a good request is at most ~12 kB (two frames as JSON)
 POOL = 48  # distinct frames the good requests draw from
 BAD = {  # kind -> (expected status, fragment of the error message)
-    "length": (422, "frame length 64 does not match the model's 128"),
+    "length": (422, "frames have 64 samples but this engine takes 128"),
     "binary_nan": (422, "NaN or Inf"),
     "malformed": (400, "malformed JSON"),
     "content_type": (415, "content type 'text/plain' is not supported"),
@@ -146,21 +146,35 @@ def test_bounded_load_with_bad_requests_mixed_in(engine) -> None:  # noqa: F811
     assert elapsed < 30, f"{elapsed:.1f} s"
 
 
-def test_serve_binds_loopback_by_default(model_files, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    """`amc serve MODEL` and serve(MODEL) listen on 127.0.0.1 unless told otherwise (uvicorn.run is stubbed)."""
+def test_serve_binds_loopback_by_default_and_announces_only_after_binding(model_files, monkeypatch) -> None:  # noqa: F811
+    """`amc serve MODEL` listens on 127.0.0.1 unless told otherwise, and says so only once the port is bound
+    (uvicorn's serving loop is stubbed: it records the socket it was handed)."""
+    import socket
+
     import uvicorn
     from typer.testing import CliRunner
 
     from amc.cli import app
-    from amc.serve.server import serve
 
-    calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda application, **kw: calls.append(kw))
-    serve(str(model_files[1]))
-    r = CliRunner().invoke(app, ["serve", str(model_files[1])])
+    bound: list[tuple[str, int]] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: bound.append(sockets[0].getsockname()))
+    r = CliRunner().invoke(app, ["serve", str(model_files[1]), "--port", "0"])
     assert r.exit_code == 0, r.output
-    assert [c["host"] for c in calls] == ["127.0.0.1", "127.0.0.1"]
-    assert "http://127.0.0.1:8000" in r.output
+    assert bound[0][0] == "127.0.0.1" and bound[0][1] > 0
+    assert f"on http://127.0.0.1:{bound[0][1]} " in r.output
+    # a port in use: one line, exit 2, no announcement
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        r = CliRunner().invoke(app, ["serve", str(model_files[1]), "--port", str(busy.getsockname()[1])])
+    finally:
+        busy.close()
+    assert r.exit_code == 2 and "the port is in use; choose another --port" in r.output
+    assert "serving" not in r.output and len(bound) == 1
+    # a file that is not a model: one line, exit 2, before anything is announced or bound
+    r = CliRunner().invoke(app, ["serve", __file__])
+    assert r.exit_code == 2 and "unknown model suffix '.py'" in r.output and "serving" not in r.output
 
 
 class FailingEngine:

@@ -1,0 +1,159 @@
+"""The CLI where its output goes: an 80-column terminal, a log file, a pipe (CliRunner's stdout is not a
+terminal). Tables keep every name and value whole, Markdown parses, validation refuses before work."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import h5py
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from amc.cli import app
+from amc.cli.parse import grid
+from amc.config import RML2018_CLASSES, ConfigError
+
+runner = CliRunner()
+ENV = {"COLUMNS": "80"}
+
+
+def run(*args, code=0):
+    r = runner.invoke(app, [str(a) for a in args], env=ENV)
+    assert r.exit_code == code, r.output
+    return r
+
+
+def parse_markdown(text: str) -> list[list[str]]:
+    """Rows of a GitHub Markdown table (header first); fails on anything that is not one."""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    assert all(ln.startswith("|") and ln.endswith("|") for ln in lines), text
+    rows = [[c.strip() for c in re.split(r"(?<!\\)\|", ln)[1:-1]] for ln in lines]
+    assert all(re.fullmatch(r":?-{3,}:?", c) for c in rows[1]), rows[1]
+    assert all(len(r) == len(rows[0]) for r in rows), [len(r) for r in rows]
+    return [rows[0], *rows[2:]]
+
+
+@pytest.fixture(scope="module")
+def rml2018_like(tmp_path_factory):
+    """An RML2018.01A-layout file (no class names stored): 24 classes x 26 SNRs, 2 frames each, L=32."""
+    path = tmp_path_factory.mktemp("out") / "GOLD_like.hdf5"
+    snrs = np.arange(-20, 32, 2)
+    n = 24 * len(snrs) * 2
+    labels = np.repeat(np.arange(24), len(snrs) * 2)
+    with h5py.File(path, "w") as f:
+        f["X"] = np.random.default_rng(0).standard_normal((n, 32, 2)).astype(np.float32)
+        f["Y"] = np.eye(24, dtype=np.int64)[labels]
+        f["Z"] = np.tile(np.repeat(snrs, 2), 24).reshape(-1, 1)
+    return path
+
+
+def test_data_info_on_a_24_by_26_grid_fits_80_columns_and_keeps_every_name(rml2018_like):
+    out = run("data", "info", rml2018_like).output
+    lines = out.splitlines()
+    table = lines[1:]
+    assert all(len(ln) <= 80 for ln in table), max(table, key=len)
+    for name in RML2018_CLASSES:
+        row = next(ln for ln in table if ln.split() and ln.split()[0] == name)
+        assert row.split()[1:] == ["52", "-20..30", "step", "2", "(26)", "2"], row
+    assert "1248 frames, L=32, 24 classes, 26 SNRs (-20..30 dB)" in lines[0]
+    full = run("data", "info", rml2018_like, "--full").output  # the whole grid: wide, never cut in a pipe
+    header = full.splitlines()[1].split()
+    assert header[:3] == ["SNR", "(dB)", "OOK"] and header[-1] == "OQPSK"
+    assert "…" not in full
+    md = parse_markdown(run("data", "info", rml2018_like, "--markdown").output.split("\n\n", 1)[1])
+    assert md[0] == ["class", "frames", "SNRs (dB)", "per SNR"] and [r[0] for r in md[1:]] == RML2018_CLASSES
+    doc = json.loads(run("data", "info", rml2018_like, "--json", "-").output)
+    assert np.asarray(doc["counts"]).shape == (24, 26) and doc["classes"] == RML2018_CLASSES
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("runs")
+    data = d / "d.h5"
+    run("data", "synth", "--out", data, "--classes", "BPSK,QPSK,WBFM", "--snrs=-10:10:10", "--frames", "20",
+        "--no-progress")
+    runs = []
+    for name, preset in (("a_rather_long_run_name_for_a_baseline", "cldnn"), ("a4_cls_only_refined", "a4")):
+        r = run("train", data, "--preset", preset, "--out", d / name, "--epochs", "2", "--conv-channels", "8",
+                "--rnn-hidden", "8", "--denoiser-channels", "8", "--dense", "16", "--batch-size", "64",
+                "--no-progress")
+        epochs = [ln for ln in r.output.splitlines() if ln.startswith("epoch")]
+        assert [ln.split()[1] for ln in epochs] == ["1/2", "2/2"]  # --no-progress: still one line per epoch
+        assert all(len(ln) < 80 for ln in epochs), epochs
+        runs.append(d / name)
+    return runs
+
+
+def test_compare_markdown_is_valid_and_has_the_table_columns(two_runs):
+    md = parse_markdown(run("compare", *two_runs, "--markdown").output)
+    assert md[0] == ["run", "epoch", "val_acc %", "low %", "mid %", "high %"]
+    assert md[1][0] == str(two_runs[0]) and md[2][0] == str(two_runs[1])  # paths whole, never wrapped
+    assert re.fullmatch(r"\d+\.\d\d \([+-]\d+\.\d\d\)", md[2][2]), md[2]  # value (delta pp)
+    table = run("compare", *two_runs).output
+    for cell in md[2][1:]:
+        assert cell in table  # the terminal table shows the same values, uncut
+    rows = json.loads(run("compare", *two_runs, "--json", "-").output)
+    assert rows[1]["delta"]["val_acc"] == pytest.approx(rows[1]["best_val_acc"] - rows[0]["best_val_acc"])
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("0:10:3", [0, 3, 6, 9]),
+    ("-20:20:2", list(range(-20, 21, 2))),
+    ("-20:21:2", list(range(-20, 21, 2))),
+    ("-20:18:2", list(range(-20, 19, 2))),
+    ("0:1:0.25", [0, 0.25, 0.5, 0.75, 1.0]),
+    ("5:5:1", [5]),
+    ("-10,0,10", [-10, 0, 10]),
+    (" 4 ", [4]),
+])
+def test_grid_parser_includes_stop_when_it_lands_on_the_grid(text, expected):
+    assert grid(text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("20:-20:2", "stop (-20) must be at or above start (20); e.g. --snrs=-20:20:2"),
+    ("0:10:0", "step must be > 0"),
+    ("-20:30:0.0001", "has 500001 points (more than 1000)"),
+    ("a:b:c", "cannot parse --snrs"),
+    ("0,0,10", "repeats 0"),
+    ("0:nan:1", "finite"),
+])
+def test_grid_parser_refuses_with_the_fix(text, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        grid(text)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["data", "synth", "--out", "{tmp}/x.h5", "--snrs=-20:30:0.0001", "--frames", "1"], "more than 1000"),
+    (["data", "synth", "--out", "{tmp}/x.h5", "--snrs=20:-20:2"], "must be at or above start"),
+    (["data", "synth", "--out", "{tmp}/x.h5", "--max-cfo", "5"], "must be in [0, 0.5)"),
+    (["data", "synth", "--out", "{tmp}/x.h5", "--classes", "BPSK,BPSK"], "names BPSK more than once"),
+    (["data", "synth", "--out", "{tmp}/x.h5", "--class-set", "rml2018", "--frames", "20000"],
+     "would take about 146.7 GiB (over 16 GiB)"),
+    (["data", "synth"], "no output file: pass --out FILE"),
+    (["eval-engine", "{tmp}/m.onnx", "--tolerance-pp", "-1"], "'--tolerance-pp': Input should be greater"),
+    (["serve", "{tmp}/m.onnx", "--port", "70000"], "'--port': Input should be less than or equal to 65535"),
+    (["train", "{tmp}/none.h5", "--out", "{tmp}/r", "--epochs", "0"], "epochs (--epochs) must be > 0, got 0"),
+])
+def test_validation_before_work_is_one_line_and_exit_2(tmp_path, args, message):
+    r = runner.invoke(app, [a.replace("{tmp}", str(tmp_path)) for a in args], env=ENV)
+    assert r.exit_code == 2, r.output
+    assert message in " ".join(r.output.split()), r.output
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "x.h5").exists() and not list(tmp_path.glob(".x.h5*"))
+    errors = [ln for ln in r.output.splitlines() if ln.lower().startswith("error")]
+    assert len(errors) == 1, r.output
+
+
+def test_help_lists_choices_and_defaults_for_every_command():
+    for cmd in (["data", "synth"], ["data", "info"], ["train"], ["compare"], ["export"], ["eval-engine"],
+                ["serve"], ["bench"], ["quickstart"]):
+        text = " ".join(runner.invoke(app, [*cmd, "--help"], env={"COLUMNS": "200"}).output.split())
+        assert "{" not in text.split("Options")[0], text[:200]  # usage lines name arguments plainly
+        if cmd == ["export"]:
+            assert "--format <onnx|tensorrt|triton|triton-tensorrt>" in text
+            assert "--precision <fp32|fp16|int8|int8-dynamic>" in text and "[default: fp32]" in text
+        if cmd == ["eval-engine"]:
+            assert "--split <val|test|all>" in text and "--provider <auto|cpu|cuda|tensorrt>" in text
