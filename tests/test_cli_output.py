@@ -157,3 +157,17 @@ def test_help_lists_choices_and_defaults_for_every_command():
             assert "--precision <fp32|fp16|int8|int8-dynamic>" in text and "[default: fp32]" in text
         if cmd == ["eval-engine"]:
             assert "--split <val|test|all>" in text and "--provider <auto|cpu|cuda|tensorrt>" in text
+
+
+def test_a_reader_that_goes_away_gives_141_not_the_drift_code(rml2018_like):
+    """`amc data info FILE --full | head -0`: stdout's reader is gone before the first line. Like any Unix
+    tool the command stops with 141 (SIGPIPE), never 1 (which means drift for eval-engine)."""
+    import subprocess
+    import sys
+
+    for args in (["data", "info", str(rml2018_like), "--full"], ["data", "info", str(rml2018_like), "--json", "-"]):
+        p = subprocess.Popen([sys.executable, "-m", "amc", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdout.close()  # no reader left: the first write fails with EPIPE
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 141, (args, p.returncode, err[-300:])
+        assert b"Traceback" not in err

@@ -17,7 +17,7 @@ import typer
 
 import amc
 from amc.cli import data, evaluate, export, quickstart, serve, train
-from amc.cli.common import say
+from amc.cli.common import broken_pipe, say
 
 
 def _usage_name(self: typer.core.TyperArgument) -> str:
@@ -72,4 +72,7 @@ def tune_malloc() -> bool:
 def main() -> None:
     """The `amc` entry point (also `python -m amc`)."""
     tune_malloc()
-    app(prog_name="amc")
+    try:
+        app(prog_name="amc")
+    except BrokenPipeError:  # a plain write (JSON on stdout) to a reader that went away
+        broken_pipe()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,13 +20,27 @@ from amc.config import AmcError
 from amc.files import atomic_path
 
 PIPE_WIDTH = 10_000  # output that is not a terminal is never cut or wrapped to fit a width
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (`amc ... | head`)
+
+
+def broken_pipe() -> None:
+    """The reader went away (`| head`): stop writing, exit 141 like any Unix tool, never the drift code 1."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(EXIT_BROKEN_PIPE)
+
+
+class AmcConsole(Console):
+    def on_broken_pipe(self) -> None:  # rich's default exits 1, amc's drift code
+        self.quiet = True
+        broken_pipe()
 
 
 def _console(stderr: bool) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
-        return Console(stderr=stderr)
-    return Console(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True, no_color=True)
+        return AmcConsole(stderr=stderr)
+    return AmcConsole(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True, no_color=True)
 
 
 console = _console(stderr=False)
@@ -48,6 +63,8 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:
+            broken_pipe()
         except (AmcError, FileExistsError, PermissionError) as e:
             error(str(e))
         except OSError as e:

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import click
 import typer
 
-from amc.cli.common import console, err_console, say, table, user_errors, write_json
+from amc.cli.common import EXIT_BROKEN_PIPE, console, err_console, say, table, user_errors, write_json
 from amc.cli.options import one_of
 from amc.runtime import PROVIDERS
 
@@ -103,11 +103,11 @@ def eval_engine_cmd(
 @contextlib.contextmanager
 def stdout_may_close() -> Iterator[None]:
     """A reader that stops early (`| head`) closes stdout: the verdict, not the broken pipe, sets the exit code
-    (rich answers a broken pipe with SystemExit(1), the drift code)."""
+    (amc's consoles answer a broken pipe with SystemExit(EXIT_BROKEN_PIPE))."""
     try:
         yield
     except SystemExit as e:
-        if e.code != 1:
+        if e.code != EXIT_BROKEN_PIPE:
             raise
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit

@@ -350,6 +350,7 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
     test_src = FrameSource(ds, split.test, budget, cfg.num_workers) if len(split.test) else None
 
     def score_test(m: torch.nn.Module) -> tuple[dict, np.ndarray]:  # once, with the selected best.pt
+        assert test_src is not None
         s = evaluate(m.to(device), test_src, max(cfg.batch_size, 512), cfg.bands, device, model_cfg.num_classes)
         return s, s.pop("predictions")
 
