@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import amc
+from amc.cli_classify import classify_cmd
 from amc.config import AmcError
 
 app = typer.Typer(help="Automatic modulation classification: data, training, export, verified engines.",
@@ -91,6 +92,8 @@ def data_synth(
     fading: Annotated[str, typer.Option(help="none, rayleigh or rician.")] = "rician",
     max_cfo: Annotated[float, typer.Option(help="Max carrier offset, cycles/sample.")] = 0.0025,
     max_sro_ppm: Annotated[float, typer.Option(help="Max sample-rate offset, ppm.")] = 100.0,
+    sample_rate: Annotated[float, typer.Option(help="Nominal sample rate (Hz) the frames stand for; travels "
+                                                    "into the model for `amc classify`.")] = 200e3,
     seed: Annotated[int, typer.Option(help="Seed: the same settings and seed give the same bits.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
 ) -> None:
@@ -102,7 +105,7 @@ def data_synth(
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     cfg = SynthConfig(class_set=class_set, classes=classes.split(",") if classes else None,
                       snrs=floats(snrs, "--snrs"), frames_per_class_snr=frames, frame_length=length,
-                      fading=fading, max_cfo=max_cfo, max_sro_ppm=max_sro_ppm, seed=seed)
+                      fading=fading, max_cfo=max_cfo, max_sro_ppm=max_sro_ppm, sample_rate=sample_rate, seed=seed)
     summary = synth_to_file(cfg.validate(), out)
     console.print(f"wrote {summary['frames']} frames ({len(summary['classes'])} classes x "
                   f"{len(summary['snrs'])} SNRs, L={summary['frame_length']}) to {out}")
@@ -385,6 +388,10 @@ def bench_cmd(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result, indent=2) + "\n")
         console.print(f"wrote {json_out}")
+
+
+# -- amc classify (in amc/cli_classify.py) ----------------------------------------------------
+app.command("classify")(user_errors(classify_cmd))
 
 
 # -- amc export -------------------------------------------------------------------------------

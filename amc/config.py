@@ -85,6 +85,7 @@ class SynthConfig:
     sps: int = 8  # samples per symbol for digital modulations
     rolloff: float = 0.35  # RRC roll-off for linear modulations
     max_cfo: float = 0.0025  # max |carrier-frequency offset|, cycles/sample (RML2016: 500 Hz at 200 kHz)
+    sample_rate: float = 200e3  # nominal rate (Hz) the frames stand for: RML2016's GNU Radio channel ran at 200 kHz
     max_sro_ppm: float = 100.0  # max |sample-rate offset|, parts per million
     random_phase: bool = True  # uniform random carrier phase
     fading: str = "rician"  # none, rayleigh or rician multipath
@@ -106,6 +107,8 @@ class SynthConfig:
             raise ConfigError("frame_length must be >= 16")
         if self.sps < 2:
             raise ConfigError("sps must be >= 2")
+        if not self.sample_rate > 0:
+            raise ConfigError(f"sample_rate must be > 0 Hz, got {self.sample_rate}")
         return self
 
     @property

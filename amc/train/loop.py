@@ -216,7 +216,8 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
 
     meta = {"classes": ds.classes, "frame_length": ds.frame_length, "snr_grid": ds.snr_grid,
             "bands": {k: list(v) for k, v in cfg.bands.items()}, "normalisation": NORMALISATION,
-            "split": split.identity, "dataset": str(ds.path), "amc_version": __version__}
+            "split": split.identity, "dataset": str(ds.path), "amc_version": __version__,
+            "sample_rate": ds.sample_rate}
     start_epoch, best, best_epoch, bad_epochs, history = 0, -1.0, 0, 0, []
     if resume and (out / "last.pt").is_file():
         ck = load_checkpoint(out / "last.pt")

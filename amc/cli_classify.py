@@ -1,0 +1,105 @@
+"""`amc classify`: a recording (SigMF, raw IQ, stdin) through a model -> segments, annotations, picture.
+
+Thin over ``amc.classify.classify``; registered in ``amc.cli`` (which this module imports only
+inside the command, so the two modules do not import each other at load time).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+Opt = typer.Option
+DEFAULT_MODEL: Path | None = None  # a packaged default model, once one ships (issue 18)
+
+
+def classify_cmd(
+    input: Annotated[str, typer.Argument(help="SigMF recording (NAME, NAME.sigmf-meta or .sigmf-data), a raw IQ "
+                                               "file, or '-' for a stream on stdin.", show_default=False)],
+    model: Annotated[Path | None, Opt(help="Model: .onnx, .engine, .pt or a run directory.")] = None,
+    format: Annotated[str | None, Opt("--format", help="Raw / stdin sample format: cf32, ci16, cu8 (rtl_sdr), "
+                                                       "ci8, cf64, ... or any complex SigMF datatype.")] = None,
+    sample_rate: Annotated[float | None, Opt(help="Recording sample rate, Hz (raw and stdin need it).")] = None,
+    center_freq: Annotated[float | None, Opt(help="Centre frequency of the recording, Hz (annotation edges at "
+                                                  "RF; SigMF metadata has it).")] = None,
+    center_offset: Annotated[float, Opt(help="Channel to classify, Hz from the recording's centre: shifted to "
+                                             "0 Hz and low-pass filtered before resampling.")] = 0.0,
+    bandwidth: Annotated[float | None, Opt(help="Channel low-pass width, Hz (default: the model's rate).")] = None,
+    model_rate: Annotated[float | None, Opt(help="Sample rate the model was trained at, Hz (default: its "
+                                                 "metadata; needed for models trained on imported data).")] = None,
+    hop: Annotated[int | None, Opt(help="Samples between window starts at the model's rate (default: the "
+                                        "frame length, no overlap).")] = None,
+    batch_size: Annotated[int, Opt(help="Windows per engine call.")] = 256,
+    min_prob: Annotated[float, Opt(help="Windows with a lower top probability are labelled 'unknown'.")] = 0.5,
+    min_snr: Annotated[float, Opt(help="Windows with a lower SNR estimate (dB) are labelled 'noise'.")] = -10.0,
+    min_windows: Annotated[int, Opt(help="Merge segments shorter than this many windows into a neighbour "
+                                         "(1 = every run of windows is a segment).")] = 1,
+    rows: Annotated[str | None, Opt(help="Per-window rows: FILE.jsonl, FILE.csv, or '-' (JSONL on stdout; "
+                                         "the summary then goes to stderr).")] = None,
+    annotations: Annotated[str | None, Opt(help="Write the SigMF annotations here (metadata-only .sigmf-meta) "
+                                                "instead of beside the recording.")] = None,
+    annotate: Annotated[bool, Opt("--annotate/--no-annotate", help="Write SigMF annotations (into a SigMF "
+                                                                   "recording's metadata, or NAME.sigmf-meta "
+                                                                   "beside a raw file).")] = True,
+    plot: Annotated[Path | None, Opt(help="PNG: spectrogram, class timeline, top probability.")] = None,
+    provider: Annotated[str, Opt(help="Engine provider: auto, cpu, cuda or tensorrt.")] = "auto",
+    threads: Annotated[int | None, Opt(help="Engine CPU threads (default: the runtime's).")] = None,
+    json_out: Annotated[bool, Opt("--json", help="Print the full result (segments included) as JSON.")] = False,
+    progress: Annotated[bool, Opt("--progress/--no-progress", help="Progress bar on stderr.")] = True,
+    overwrite: Annotated[bool, Opt(help="Replace existing --rows / --plot / annotation files.")] = False,
+) -> None:
+    """Classify a recording or live stream window by window: segments, SigMF annotations, a picture."""
+    from amc.classify import ClassifySettings, classify
+    from amc.cli import console, err_console
+
+    model = model or DEFAULT_MODEL
+    result = classify(ClassifySettings(
+        input=input, model=str(model) if model else None, format=format, sample_rate=sample_rate,
+        center_freq=center_freq, center_offset=center_offset, bandwidth=bandwidth, model_rate=model_rate, hop=hop,
+        batch_size=batch_size, min_prob=min_prob, min_snr=min_snr, min_windows=min_windows, rows=rows,
+        annotate=annotate, annotations=annotations, plot=str(plot) if plot else None, provider=provider,
+        threads=threads, progress=progress, overwrite=overwrite))
+    out = err_console if rows == "-" else console
+    if json_out:
+        out.print_json(json.dumps(result))
+        return
+    print_summary(result, out)
+
+
+def print_summary(r: dict[str, Any], out: Console) -> None:
+    """A few lines and two small tables; fits 80 columns, plain in a pipe."""
+    sp = r["speed"]
+    rs = r["resample"]
+    rate = f"{r['sample_rate'] / 1e6:g} MS/s"
+    resample = "" if rs["up"] == rs["down"] else f" -> {r['model_rate'] / 1e3:g} kHz (x{rs['up']}/{rs['down']})"
+    out.print(f"{r['input']}: {r['samples']:,} {r['datatype']} samples, {r['duration_s']:.3f} s at {rate}{resample}",
+              highlight=False, soft_wrap=True)
+    out.print(f"{r['windows']:,} windows of {r['frame_length']} in {sp['wall_s']:.2f} s: {sp['msps']:.2f} MS/s, "
+              f"real time x{sp['realtime_factor']:.1f}", highlight=False, soft_wrap=True)
+    table = Table("label", "time", "segments", title="share of time per label", title_justify="left")
+    for label, share, n in _by_share(r):
+        table.add_row(label, f"{100 * share:5.1f} %", str(n))
+    out.print(table)
+    segs = r["segments"]
+    shown = segs if len(segs) <= 12 else segs[:6] + segs[-6:]
+    seg_table = Table("start (s)", "duration (s)", "label", "prob", "SNR est.", title=f"{len(segs)} segments"
+                      + (" (first and last 6; all with --json)" if len(segs) > 12 else ""), title_justify="left")
+    for i, seg in enumerate(shown):
+        if len(segs) > 12 and i == 6:
+            seg_table.add_row("…", "", "", "", "")
+        snr = "" if seg["snr_db"] is None else f"{seg['snr_db']:+.1f} dB"
+        seg_table.add_row(f"{seg['time_s']:.4f}", f"{seg['duration_s']:.4f}", seg["label"], f"{seg['prob']:.2f}", snr)
+    out.print(seg_table)
+    for kind, path in r["written"].items():
+        out.print(f"wrote {kind}: {path}", highlight=False, soft_wrap=True)
+    for note in r["notes"]:
+        out.print(f"note: {note}", highlight=False, soft_wrap=True)
+
+
+def _by_share(r: dict[str, Any]) -> list[tuple[str, float, int]]:
+    return sorted(((k, v, r["segments_per_label"].get(k, 0)) for k, v in r["shares"].items()), key=lambda t: -t[1])
