@@ -77,10 +77,10 @@ def print_summary(r: dict[str, Any], out: Console) -> None:
     rs = r["resample"]
     rate = f"{r['sample_rate'] / 1e6:g} MS/s"
     resample = "" if rs["up"] == rs["down"] else f" -> {r['model_rate'] / 1e3:g} kHz (x{rs['up']}/{rs['down']})"
-    out.print(f"{r['input']}: {r['samples']:,} {r['datatype']} samples, {r['duration_s']:.3f} s at {rate}{resample}",
-              highlight=False, soft_wrap=True)
+    out.print(f"{Path(r['input']).name}: {r['samples']:,} {r['datatype']} samples, {r['duration_s']:.3f} s at "
+              f"{rate}{resample}", highlight=False)
     out.print(f"{r['windows']:,} windows of {r['frame_length']} in {sp['wall_s']:.2f} s: {sp['msps']:.2f} MS/s, "
-              f"real time x{sp['realtime_factor']:.1f}", highlight=False, soft_wrap=True)
+              f"real time x{sp['realtime_factor']:.1f}", highlight=False)
     table = Table("label", "time", "segments", title="share of time per label", title_justify="left")
     for label, share, n in _by_share(r):
         table.add_row(label, f"{100 * share:5.1f} %", str(n))
@@ -98,7 +98,7 @@ def print_summary(r: dict[str, Any], out: Console) -> None:
     for kind, path in r["written"].items():
         out.print(f"wrote {kind}: {path}", highlight=False, soft_wrap=True)
     for note in r["notes"]:
-        out.print(f"note: {note}", highlight=False, soft_wrap=True)
+        out.print(f"note: {note}", highlight=False)
 
 
 def _by_share(r: dict[str, Any]) -> list[tuple[str, float, int]]:

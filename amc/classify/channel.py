@@ -1,7 +1,8 @@
 """From the recording's rate and centre to the model's: mix, low-pass, resample, by streaming block.
 
-``RateMatch`` picks the rational factor up/down (``fractions.Fraction``, smallest denominator whose
-rate error is <= 1 ppm, far inside the +-100 ppm sample-rate offset the generator trains with).
+``RateMatch`` picks the rational factor up/down (``fractions.Fraction``, the smallest denominator whose
+rate error is <= 10 ppm, a tenth of the +-100 ppm sample-rate offset the generator trains with; window
+positions use the same up/down, so they stay exact in the recording's samples).
 ``Channeliser`` shifts the wanted channel to 0 Hz (``--center-offset``, a phase-continuous mixer),
 then resamples with ``scipy.signal.resample_poly``, whose anti-alias low-pass at the model's Nyquist
 is also the channel filter; ``--bandwidth`` narrows it with a ``scipy.signal.firwin`` design passed as
@@ -21,7 +22,7 @@ from scipy.signal import firwin, resample_poly, upfirdn
 
 from amc.config import AmcError
 
-MAX_PPM = 1.0  # largest accepted error of the rational approximation of the rate ratio
+MAX_PPM = 10.0  # largest accepted error of the rational approximation of the rate ratio
 MAX_UP = 16  # the recording may be at most this many times slower than the model's rate
 KAISER = ("kaiser", 5.0)  # resample_poly's default window
 

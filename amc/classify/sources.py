@@ -27,7 +27,10 @@ import numpy as np
 from amc.config import AmcError
 
 SHORT_FORMATS = {"cf32": "cf32_le", "cf64": "cf64_le", "ci32": "ci32_le", "ci16": "ci16_le", "ci8": "ci8",
-                 "cu32": "cu32_le", "cu16": "cu16_le", "cu8": "cu8"}
+                 "cu32": "cu32_le", "cu16": "cu16_le", "cu8": "cu8",
+                 # the names SoapySDR / SDR++ (cs*) and UHD (fc*, sc*) give the same formats
+                 "cs8": "ci8", "cs16": "ci16_le", "cs32": "ci32_le", "fc32": "cf32_le", "fc64": "cf64_le",
+                 "sc8": "ci8", "sc16": "ci16_le"}
 SUFFIX_FORMATS = {".cu8": "cu8", ".cs8": "ci8", ".ci8": "ci8", ".cs16": "ci16", ".ci16": "ci16", ".cf32": "cf32",
                   ".fc32": "cf32", ".cfile": "cf32"}
 DATATYPE = re.compile(r"^c(f32|f64|i32|i16|u32|u16|i8|u8)(_le|_be)?$")  # sigmf's pattern, complex only
