@@ -68,22 +68,30 @@ class SegmentMerger:
         self.open: list | None = None  # label, start, end, windows, prob sum, snr sum
 
     def add(self, label: np.ndarray, prob: np.ndarray, wb: WindowBatch) -> None:
+        """Runs of this batch: the first may continue the open run, the last stays open, the rest close."""
+        if not len(label):
+            return
         cut = np.flatnonzero(np.diff(label)) + 1
-        bounds = np.concatenate([[0], cut, [len(label)]])
-        psum = np.add.reduceat(prob.astype(np.float64), bounds[:-1])
-        ssum = np.add.reduceat(wb.snr_db.astype(np.float64), bounds[:-1])
-        for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
-            lab = int(label[lo])
-            if self.open is not None and self.open[0] == lab:
-                o = self.open
-                o[2] = int(wb.own_end[hi - 1])
-                o[3] += int(hi - lo)
-                o[4] += float(psum[i])
-                o[5] += float(ssum[i])
-                continue
-            self._close()
-            self.open = [lab, int(wb.own_start[lo]), int(wb.own_end[hi - 1]), int(hi - lo), float(psum[i]),
-                         float(ssum[i])]
+        lo = np.concatenate([[0], cut])
+        hi = np.concatenate([cut, [len(label)]])
+        psum = np.add.reduceat(prob.astype(np.float64), lo)
+        ssum = np.add.reduceat(wb.snr_db.astype(np.float64), lo)
+        runs = [label[lo], wb.own_start[lo], wb.own_end[hi - 1], hi - lo, psum, ssum]
+        first = 0
+        if self.open is not None and self.open[0] == int(label[0]):
+            o = self.open
+            o[2] = int(runs[2][0])
+            o[3] += int(runs[3][0])
+            o[4] += float(psum[0])
+            o[5] += float(ssum[0])
+            first = 1
+            if len(lo) == 1:
+                return
+        self._close()
+        for col, values in zip(self.cols.values(), runs):  # closed runs: in bulk, without a Python loop
+            col.extend(values[first:-1].astype(np.int64 if col.typecode == "q" else np.float64).tolist())
+        self.open = [int(runs[0][-1]), int(runs[1][-1]), int(runs[2][-1]), int(runs[3][-1]), float(psum[-1]),
+                     float(ssum[-1])]
 
     def _close(self) -> None:
         if self.open is None:
