@@ -7,6 +7,8 @@ inside the command, so the two modules do not import each other at load time).
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -67,8 +69,12 @@ def classify_cmd(
     out = err_console if rows == "-" else console
     if json_out:
         out.print_json(json.dumps(result))
-        return
-    print_summary(result, out)
+    else:
+        print_summary(result, out)
+    if result["interrupted"] == "stdout closed by its reader":
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second BrokenPipeError at exit
+    elif result["interrupted"]:
+        raise typer.Exit(130)
 
 
 def print_summary(r: dict[str, Any], out: Console) -> None:
@@ -76,11 +82,11 @@ def print_summary(r: dict[str, Any], out: Console) -> None:
     sp = r["speed"]
     rs = r["resample"]
     rate = f"{r['sample_rate'] / 1e6:g} MS/s"
-    resample = "" if rs["up"] == rs["down"] else f" -> {r['model_rate'] / 1e3:g} kHz (x{rs['up']}/{rs['down']})"
-    out.print(f"{Path(r['input']).name}: {r['samples']:,} {r['datatype']} samples, {r['duration_s']:.3f} s at "
-              f"{rate}{resample}", highlight=False)
-    out.print(f"{r['windows']:,} windows of {r['frame_length']} in {sp['wall_s']:.2f} s: {sp['msps']:.2f} MS/s, "
-              f"real time x{sp['realtime_factor']:.1f}", highlight=False)
+    resample = "" if rs["up"] == rs["down"] else f" (x{rs['up']}/{rs['down']})"
+    out.print(f"{Path(r['input']).name}: {r['samples']:,} {r['datatype']} samples ({r['duration_s']:.3f} s at "
+              f"{rate})", highlight=False)
+    out.print(f"{r['windows']:,} windows of {r['frame_length']} at {r['model_rate'] / 1e3:g} kHz{resample} in "
+              f"{sp['wall_s']:.2f} s: {sp['msps']:.2f} MS/s, real time x{sp['realtime_factor']:.1f}", highlight=False)
     table = Table("label", "time", "segments", title="share of time per label", title_justify="left")
     for label, share, n in _by_share(r):
         table.add_row(label, f"{100 * share:5.1f} %", str(n))

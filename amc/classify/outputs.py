@@ -55,8 +55,9 @@ class RowWriter:
     """Writes one row per window to an open text file."""
 
     def __init__(self, fh: IO[str], fmt: str, classes: list[str], names: list[str], sample_rate: float,
-                 has_snr: bool):
+                 has_snr: bool, flush: bool = False):
         self.fh, self.fmt = fh, fmt
+        self.flush = flush  # a pipe (--rows -): each batch's rows go out as soon as they are made
         self.classes, self.names = classes, names
         self.rate = sample_rate
         self.has_snr = has_snr
@@ -75,19 +76,21 @@ class RowWriter:
         if self.csv is not None:
             for i in range(len(label)):
                 tops = [v for j in range(self.k) for v in (cls[top[i, j]], f"{p[i, j]:.4f}")]
-                tops += [""] * (4 - len(tops) + 2)
+                tops += [""] * (6 - len(tops))  # fewer than 3 classes: empty columns
                 self.csv.writerow([int(wb.start[i]), f"{wb.start[i] / self.rate:.6f}", names[label[i]], *tops,
                                    "" if eta[i] is None else f"{eta[i]:.4f}",
                                    "" if snr[i] is None else f"{snr[i]:.2f}", int(wb.tail[i])])
-            return
-        lines = []
-        for i in range(len(label)):
-            row = {"sample_start": int(wb.start[i]), "time_s": round(wb.start[i] / self.rate, 6),
-                   "label": names[label[i]], "class": cls[top[i, 0]], "prob": rnd(p[i, 0], 4),
-                   "top3": [[cls[top[i, j]], rnd(p[i, j], 4)] for j in range(self.k)],
-                   "eta": rnd(eta[i], 4), "snr_db": rnd(snr[i], 2), "tail": bool(wb.tail[i])}
-            lines.append(json.dumps(row))
-        self.fh.write("\n".join(lines) + "\n")
+        else:
+            lines = []
+            for i in range(len(label)):
+                row = {"sample_start": int(wb.start[i]), "time_s": round(wb.start[i] / self.rate, 6),
+                       "label": names[label[i]], "class": cls[top[i, 0]], "prob": rnd(p[i, 0], 4),
+                       "top3": [[cls[top[i, j]], rnd(p[i, j], 4)] for j in range(self.k)],
+                       "eta": rnd(eta[i], 4), "snr_db": rnd(snr[i], 2), "tail": bool(wb.tail[i])}
+                lines.append(json.dumps(row))
+            self.fh.write("\n".join(lines) + "\n")
+        if self.flush:
+            self.fh.flush()
 
 
 def _round(v: Any, nd: int) -> float | None:

@@ -168,19 +168,36 @@ def classify(s: ClassifySettings, stdin: BinaryIO | None = None, stdout: IO[str]
     with contextlib.ExitStack() as stack:
         writer = _open_rows(stack, s, engine.classes, labeller.names, rec.sample_rate, noise_head, stdout)
         bar = stack.enter_context(_Progress(s.progress, rec))
-        for wb in iter_windows(rec, engine, channel, hop=s.hop, batch=s.batch_size, chunk=s.chunk, stats=stats,
-                               on_block=spec):
-            label, prob = labeller(wb)
-            merger.add(label, prob, wb)
-            if timeline is not None:
-                timeline.add(wb.own_start, wb.own_end, label, prob, wb.snr_db)
-            if writer is not None:
-                writer.write(wb, label)
-            bar.update(stats)
+        windows = iter_windows(rec, engine, channel, hop=s.hop, batch=s.batch_size, chunk=s.chunk, stats=stats,
+                               on_block=spec)
+        interrupted = None
+        try:
+            for wb in windows:
+                label, prob = labeller(wb)
+                merger.add(label, prob, wb)
+                if timeline is not None:
+                    timeline.add(wb.own_start, wb.own_end, label, prob, wb.snr_db)
+                if writer is not None:
+                    writer.write(wb, label)
+                bar.update(stats)
+        except KeyboardInterrupt:  # a live stream stopped with Ctrl-C: keep what was classified
+            if not stats.windows:
+                raise
+            interrupted = "interrupted (Ctrl-C)"
+        except BrokenPipeError:  # `--rows - | head`: the reader of the rows went away
+            if s.rows != "-" or not stats.windows:
+                raise
+            interrupted, writer = "stdout closed by its reader", None
+        finally:
+            windows.close()
         wall = time.perf_counter() - stats.started
         segments = absorb_short(merger.finish(), s.min_windows)
-        n_samples = rec.n_samples if rec.n_samples is not None else stats.samples_read
-        notes = []
+        if interrupted:
+            n_samples = stats.samples_done
+        else:
+            n_samples = rec.n_samples if rec.n_samples is not None else stats.samples_read
+        notes = [] if not interrupted else [f"{interrupted}: the outputs cover the first {n_samples:,} samples "
+                                            f"({n_samples / rec.sample_rate:.3f} s), all classified windows"]
         if match.up > match.down:
             notes.append(f"the recording ({rec.sample_rate:g} Hz) is slower than the model's rate "
                          f"({match.model_rate:g} Hz): the model sees an upsampled, partly empty band")
@@ -206,7 +223,7 @@ def classify(s: ClassifySettings, stdin: BinaryIO | None = None, stdout: IO[str]
         if s.rows:
             written["rows"] = s.rows
     return _summary(rec, engine, match, channel, stats, wall, n_samples, segments, written, notes,
-                    model_info, noise_head, s)
+                    model_info, noise_head, s, interrupted)
 
 
 def _open_rows(stack: contextlib.ExitStack, s: ClassifySettings, classes: list[str], names: list[str], rate: float,
@@ -219,7 +236,7 @@ def _open_rows(stack: contextlib.ExitStack, s: ClassifySettings, classes: list[s
     if s.rows == "-":
         import sys
 
-        return RowWriter(stdout or sys.stdout, fmt, classes, names, rate, has_snr)
+        return RowWriter(stdout or sys.stdout, fmt, classes, names, rate, has_snr, flush=True)
     tmp = stack.enter_context(atomic_path(s.rows, suffix=".tmp"))
     fh = stack.enter_context(open(tmp, "w", newline=""))
     return RowWriter(fh, fmt, classes, names, rate, has_snr)
@@ -227,7 +244,8 @@ def _open_rows(stack: contextlib.ExitStack, s: ClassifySettings, classes: list[s
 
 def _summary(rec: Recording, engine: Any, match: RateMatch, channel: Channeliser, stats: PipelineStats, wall: float,
              n_samples: int, segments: list, written: dict[str, str], notes: list[str],
-             model_info: dict[str, str], noise_head: bool, s: ClassifySettings) -> dict[str, Any]:
+             model_info: dict[str, str], noise_head: bool, s: ClassifySettings,
+             interrupted: str | None) -> dict[str, Any]:
     per_label: dict[str, int] = {}
     for seg in segments:
         per_label[seg.label] = per_label.get(seg.label, 0) + 1
@@ -246,5 +264,5 @@ def _summary(rec: Recording, engine: Any, match: RateMatch, channel: Channeliser
         "speed": {"wall_s": wall, "msps": msps, "realtime_factor": msps * 1e6 / rec.sample_rate,
                   "windows_per_s": stats.windows / max(wall, 1e-9), "infer_s": stats.infer_s,
                   "engine_wait_s": stats.wait_s},
-        "written": written, "notes": notes,
+        "written": written, "notes": notes, "interrupted": interrupted,
     }

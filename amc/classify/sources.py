@@ -137,12 +137,22 @@ class Recording:
                 yield self.fmt.decode(view[:got])
 
     def _stream_blocks(self, stream: BinaryIO, view: memoryview) -> Iterator[np.ndarray]:
+        """Whatever the pipe holds now (one read, up to the buffer), as whole samples: a live stream's
+        windows are classified as they arrive, not when a whole buffer has filled."""
         ss = self.fmt.sample_size
+        read = getattr(stream, "readinto1", stream.readinto)
         carry = 0  # bytes of a partial sample kept at the front of the buffer
         samples = 0
         while True:
-            want = len(view) - carry
-            got = _read_full(stream, view[carry:])
+            got = read(view[carry:]) or 0
+            if not got:  # end of stream
+                if carry:
+                    self.trailing_bytes = carry
+                    raise SourceError(
+                        f"{self.name}: the stream ended mid-sample: {carry} trailing byte(s) after sample {samples} "
+                        f"do not make a whole {self.fmt.datatype} sample ({ss} bytes); was the writer cut off, or is "
+                        "--format wrong? nothing was written")
+                return
             n = carry + got
             whole = n // ss * ss
             if whole:
@@ -151,14 +161,6 @@ class Recording:
             carry = n - whole
             if carry:
                 view[:carry] = view[whole:n]
-            if got < want:  # end of stream
-                if carry:
-                    self.trailing_bytes = carry
-                    raise SourceError(
-                        f"{self.name}: the stream ended mid-sample: {carry} trailing byte(s) after sample {samples} "
-                        f"do not make a whole {self.fmt.datatype} sample ({ss} bytes); was the writer cut off, or is "
-                        "--format wrong? nothing was written")
-                return
 
 
 def _read_full(fh: Any, view: memoryview) -> int:
