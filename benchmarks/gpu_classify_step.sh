@@ -9,5 +9,5 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 "$PY" -c "import onnxruntime as o, sys; p = o.get_available_providers(); print('onnxruntime providers:', p); \
 sys.exit(0 if 'CUDAExecutionProvider' in p else 3)" || { echo "classify step: no CUDAExecutionProvider; skipped"; exit 3; }
-"$PY" benchmarks/bench_classify.py --provider cuda --seconds 20 --rounds 3 --big-gib 1 \
+"$PY" benchmarks/bench_classify.py --provider cuda --seconds 20 --overhead-seconds 8 --rounds 6 --big-gib 1 \
     --out results/bench_classify_gpu.json "$@"

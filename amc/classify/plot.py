@@ -157,7 +157,7 @@ def draw(path: str | Path, spec: Spectrogram, timeline: Timeline, info: dict[str
         ax_c.legend(handles=[Patch(color=colors[n], label=n) for n in names if (major == names.index(n)).any()],
                     loc="upper center", bbox_to_anchor=(0.5, -0.05), ncol=8, fontsize=8, frameon=False)
     ax_c.set_yticks([])
-    ax_c.set_ylabel("class", rotation=0, ha="right", va="center")
+    ax_c.set_ylabel("class\n(per window)", rotation=0, ha="right", va="center", fontsize=9)
     # top probability and SNR estimate
     if len(tstarts):
         mid = (tstarts + timeline.bins.width / 2) / rate

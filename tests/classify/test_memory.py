@@ -2,7 +2,7 @@
 
 One child process classifies a 4 MiB and then a 64 MiB sparse cu8 file (the disk holds no blocks,
 the reads still go through every byte), resampled 10:1, rows written; the kernel's peak RSS
-(``ru_maxrss``) is read after each. The 1 GiB figure is measured by ``benchmarks/bench_classify.py``.
+(``VmHWM``) is read after each. The 1 GiB figure is measured by ``benchmarks/bench_classify.py``.
 """
 
 from __future__ import annotations
@@ -14,14 +14,23 @@ import sys
 from tests.export.conftest import make_checkpoint
 
 CHILD = r"""
-import json, resource, sys
+import json, sys
+
+
+def hwm_mib():
+    # peak resident memory of this process image; ru_maxrss would include the parent's, inherited by fork
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+
 from amc.classify import ClassifySettings, classify
 peaks = []
 for path in sys.argv[2:]:
     r = classify(ClassifySettings(input=path, model=sys.argv[1], format="cu8", sample_rate=2e6, model_rate=200e3,
                                   hop=1280, rows=path + ".jsonl", progress=False, threads=1))
     peaks.append({"samples": r["samples"], "windows": r["windows"],
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+                  "peak_mib": hwm_mib()})
 print(json.dumps(peaks))
 """
 
