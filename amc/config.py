@@ -115,6 +115,8 @@ class SynthConfig:
     sps: int = setting(8, "samples per symbol for digital modulations")
     rolloff: float = setting(0.35, "RRC roll-off for linear modulations")
     max_cfo: float = setting(0.0025, "max |carrier-frequency offset|, cycles/sample (RML2016: 500 Hz at 200 kHz)")
+    sample_rate: float = setting(200e3, "nominal sample rate (Hz) the frames stand for; travels into the model for "
+                                          "`amc classify` (RML2016's GNU Radio channel model ran at 200 kHz)")
     max_sro_ppm: float = setting(100.0, "max |sample-rate offset|, parts per million")
     random_phase: bool = setting(True, "uniform random carrier phase")
     fading: str = setting("rician", "multipath fading", choices=("none", "rayleigh", "rician"))
@@ -141,6 +143,8 @@ class SynthConfig:
             raise ConfigError(f"frame_length (--length) must be >= 16, got {self.frame_length}")
         if self.sps < 2:
             raise ConfigError(f"sps (--sps) must be >= 2, got {self.sps}")
+        if not (math.isfinite(self.sample_rate) and self.sample_rate > 0):
+            raise ConfigError(f"sample_rate (--sample-rate) must be > 0 Hz, got {self.sample_rate:g}")
         if not 0 <= self.max_cfo < 0.5:
             raise ConfigError(f"max_cfo (--max-cfo) is in cycles/sample and must be in [0, 0.5) (offsets beyond "
                               f"+-0.5 alias), got {self.max_cfo:g}; e.g. 500 Hz at 200 kHz is 0.0025")

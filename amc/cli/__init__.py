@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 import amc
-from amc.cli import data, evaluate, export, quickstart, serve, train
+from amc.cli import classify, data, evaluate, export, quickstart, serve, train
 from amc.cli.common import broken_pipe, say
 
 
@@ -38,6 +38,7 @@ export.register(app)
 evaluate.register(app)
 quickstart.register(app)
 serve.register(app)
+classify.register(app)
 
 
 def _version(value: bool) -> None:

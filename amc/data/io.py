@@ -167,6 +167,13 @@ class H5Dataset:
         return out
 
     @property
+    def sample_rate(self) -> float | None:
+        """Nominal sample rate (Hz) from the generator settings; None for imported data (no rate stored)."""
+        gen = self.attrs.get("generator")
+        rate = gen.get("sample_rate") if isinstance(gen, dict) else None
+        return float(rate) if rate else None
+
+    @property
     def nbytes_per_frame(self) -> int:
         return self.frame_length * 2 * 4 * (2 if self.has_clean else 1)
 

@@ -25,7 +25,8 @@ def build_metadata(ckpt: dict[str, Any], checkpoint_path: str | os.PathLike[str]
     d = describe(ckpt)
     meta = {
         "amc_version": __version__, "format": fmt, "precision": precision,
-        "classes": d["classes"], "frame_length": d["frame_length"], "snr_grid": d["snr_grid"],
+        "classes": d["classes"], "frame_length": d["frame_length"], "sample_rate": d["sample_rate"],
+        "snr_grid": d["snr_grid"],
         "bands": d["bands"], "normalisation": d["normalisation"], "train_metrics": d["train_metrics"],
         "reference": d["reference"], "checkpoint": str(Path(checkpoint_path).resolve()),
         "checkpoint_sha256": sha256_file(checkpoint_path), "epoch": d["epoch"], "split": d["split"],

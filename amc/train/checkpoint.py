@@ -101,4 +101,5 @@ def describe(ckpt: dict[str, Any]) -> dict[str, Any]:
         "model_config": dict(ckpt["model_config"]),
         "preset": ckpt.get("train_config", {}).get("preset", ""),
         "epoch": int(ckpt.get("epoch", 0)),
+        "sample_rate": ckpt.get("sample_rate"),  # Hz the model was trained at; None when the data had none
     }

@@ -241,7 +241,8 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
 
     meta = {"classes": ds.classes, "frame_length": ds.frame_length, "snr_grid": ds.snr_grid,
             "bands": {k: list(v) for k, v in cfg.bands.items()}, "normalisation": NORMALISATION,
-            "split": split.identity, "dataset": str(ds.path), "amc_version": __version__}
+            "split": split.identity, "dataset": str(ds.path), "amc_version": __version__,
+            "sample_rate": ds.sample_rate}
     run = RunState()
     if resume and (out / "last.pt").is_file():
         ck, run = restore(out / "last.pt", model_cfg, cfg, split.identity)

@@ -1,0 +1,120 @@
+"""`amc classify`: a recording (SigMF, raw IQ, stdin) through a model -> segments, annotations, picture.
+
+Thin over ``amc.classify.classify``. It writes several things, each named by its own option (--rows,
+--annotations, --plot, --json); nothing existing is replaced without --overwrite.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from amc.cli.common import console, err_console, table, user_errors, write_json
+from amc.cli.options import one_of
+from amc.runtime import PROVIDERS
+
+Opt = typer.Option
+
+
+def register(app: typer.Typer) -> None:
+    app.command("classify")(user_errors(classify_cmd))
+
+
+def classify_cmd(
+    input: Annotated[str, typer.Argument(
+        metavar="INPUT", help="SigMF recording (NAME, NAME.sigmf-meta or .sigmf-data), a raw IQ file, or '-' for a "
+                              "stream on stdin.", show_default=False)],
+    model: Annotated[Path | None, Opt(help="Model: .onnx, .engine, .pt or a run directory. [default: the "
+                                            "packaged default model]")] = None,
+    format: Annotated[str | None, Opt("--format", help="Raw / stdin sample format: cf32, ci16, cu8 (rtl_sdr), "
+                                                       "ci8, cf64, ... or any complex SigMF datatype.")] = None,
+    sample_rate: Annotated[float | None, Opt(help="Recording sample rate, Hz (raw and stdin need it).")] = None,
+    center_freq: Annotated[float | None, Opt(help="Centre frequency of the recording, Hz (annotation edges at "
+                                                  "RF; SigMF metadata has it).")] = None,
+    center_offset: Annotated[float, Opt(help="Channel to classify, Hz from the recording's centre: shifted to "
+                                             "0 Hz and low-pass filtered before resampling.")] = 0.0,
+    bandwidth: Annotated[float | None, Opt(help="Channel low-pass width, Hz (default: the model's rate).")] = None,
+    model_rate: Annotated[float | None, Opt(help="Sample rate the model was trained at, Hz (default: its "
+                                                 "metadata; needed for models trained on imported data).")] = None,
+    hop: Annotated[int | None, Opt(help="Samples between window starts at the model's rate (default: the "
+                                        "frame length, no overlap).")] = None,
+    batch_size: Annotated[int, Opt(help="Windows per engine call.")] = 256,
+    min_prob: Annotated[float, Opt(help="Windows with a lower top probability are labelled 'unknown'.")] = 0.5,
+    min_snr: Annotated[float, Opt(help="Windows with a lower SNR estimate (dB) are labelled 'noise'.")] = -10.0,
+    min_windows: Annotated[int, Opt(help="Merge segments shorter than this many windows into a neighbour "
+                                         "(1 = every run of windows is a segment).")] = 1,
+    rows: Annotated[str | None, Opt(help="Per-window rows: FILE.jsonl, FILE.csv, or '-' (JSONL on stdout; "
+                                         "the summary then goes to stderr).")] = None,
+    annotations: Annotated[str | None, Opt(help="Write the SigMF annotations here (metadata-only .sigmf-meta) "
+                                                "instead of beside the recording.")] = None,
+    annotate: Annotated[bool, Opt("--annotate/--no-annotate", help="Write SigMF annotations (into a SigMF "
+                                                                   "recording's metadata, or NAME.sigmf-meta "
+                                                                   "beside a raw file).")] = True,
+    plot: Annotated[Path | None, Opt(help="PNG: spectrogram, class timeline, top probability.")] = None,
+    provider: Annotated[one_of(PROVIDERS), Opt(help="Execution provider.")] = "auto",  # type: ignore[valid-type]
+    threads: Annotated[int | None, Opt(help="Engine CPU threads (default: the runtime's).")] = None,
+    json_out: Annotated[str | None, Opt("--json", metavar="PATH", help="Write the full result (every segment) "
+                                                                       "as JSON ('-': stdout).")] = None,
+    progress: Annotated[bool, Opt("--progress/--no-progress", help="Progress bar on stderr.")] = True,
+    overwrite: Annotated[bool, Opt(help="Replace existing --rows / --plot / annotation files.")] = False,
+) -> None:
+    """Classify a recording or live stream window by window: segments, SigMF annotations, a picture."""
+    from amc.classify import ClassifySettings, classify
+
+    if model is None:
+        from amc.pretrained import default_model
+
+        model = default_model()
+    result = classify(ClassifySettings(
+        input=input, model=str(model) if model else None, format=format, sample_rate=sample_rate,
+        center_freq=center_freq, center_offset=center_offset, bandwidth=bandwidth, model_rate=model_rate, hop=hop,
+        batch_size=batch_size, min_prob=min_prob, min_snr=min_snr, min_windows=min_windows, rows=rows,
+        annotate=annotate, annotations=annotations, plot=str(plot) if plot else None, provider=provider,
+        threads=threads, progress=progress, overwrite=overwrite))
+    out = err_console if rows == "-" or json_out == "-" else console
+    if json_out:
+        write_json(json_out, result)
+    print_summary(result, out)
+    if result["interrupted"] == "stdout closed by its reader":
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second BrokenPipeError at exit
+    elif result["interrupted"]:
+        raise typer.Exit(130)
+
+
+def print_summary(r: dict[str, Any], out: Console) -> None:
+    """A few lines and two small tables; fits 80 columns, plain in a pipe."""
+    sp = r["speed"]
+    rs = r["resample"]
+    rate = f"{r['sample_rate'] / 1e6:g} MS/s"
+    resample = "" if rs["up"] == rs["down"] else f" (x{rs['up']}/{rs['down']})"
+    out.print(f"{Path(r['input']).name}: {r['samples']:,} {r['datatype']} samples ({r['duration_s']:.3f} s at "
+              f"{rate})", highlight=False)
+    out.print(f"{r['windows']:,} windows of {r['frame_length']} at {r['model_rate'] / 1e3:g} kHz{resample} in "
+              f"{sp['wall_s']:.2f} s: {sp['msps']:.2f} MS/s, real time x{sp['realtime_factor']:.1f}", highlight=False)
+    out.print(table(["label", "time", "segments"], [[label, f"{100 * share:5.1f} %", str(n)]
+                                                    for label, share, n in _by_share(r)],
+                    title="share of time per label", right=(1, 2)))
+    segs = r["segments"]
+    shown = segs if len(segs) <= 12 else segs[:6] + segs[-6:]
+    cells = []
+    for i, seg in enumerate(shown):
+        if len(segs) > 12 and i == 6:
+            cells.append(["...", "", "", "", ""])
+        snr = "" if seg["snr_db"] is None else f"{seg['snr_db']:+.1f} dB"
+        cells.append([f"{seg['time_s']:.4f}", f"{seg['duration_s']:.4f}", seg["label"], f"{seg['prob']:.2f}", snr])
+    title = f"{len(segs)} segments" + (" (first and last 6; all with --json PATH)" if len(segs) > 12 else "")
+    out.print(table(["start (s)", "duration (s)", "label", "prob", "SNR est."], cells, title=title,
+                    right=(0, 1, 3, 4)))
+    for kind, path in r["written"].items():
+        out.print(f"wrote {kind}: {path}", highlight=False, soft_wrap=True)
+    for note in r["notes"]:
+        out.print(f"note: {note}", highlight=False)
+
+
+def _by_share(r: dict[str, Any]) -> list[tuple[str, float, int]]:
+    return sorted(((k, v, r["segments_per_label"].get(k, 0)) for k, v in r["shares"].items()), key=lambda t: -t[1])
