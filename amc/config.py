@@ -73,6 +73,30 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
+Range = float | tuple[float, float]  # a per-frame range (lo, hi); a number v means (v, v)
+
+
+def span(value: Any, name: str = "range") -> tuple[float, float]:
+    """(lo, hi) of a range setting: a number v is (v, v); lo must not exceed hi."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value), float(value)
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number or a (lo, hi) pair, got {value!r}") from None
+    if not lo <= hi:
+        raise ConfigError(f"{name} range ({lo:g}, {hi:g}) is empty: lo must be <= hi")
+    return lo, hi
+
+
+# Allowed values of each per-frame range setting of SynthConfig (inclusive).
+RANGE_BOUNDS: dict[str, tuple[float, float]] = {
+    "sps": (2.0, 1024.0), "rolloff": (0.0, 1.0), "apsk_ring_scale": (0.5, 2.0), "cpfsk_index": (0.01, 4.0),
+    "gfsk_index": (0.01, 4.0), "gfsk_bt": (0.05, 10.0), "gmsk_bt": (0.05, 10.0), "am_index": (0.01, 10.0),
+    "fm_deviation": (1e-4, 0.49), "message_bw": (1e-3, 0.49),
+}
+
+
 @dataclass
 class SynthConfig:
     """Settings of the synthetic RadioML-style generator (stored with the dataset)."""
@@ -82,8 +106,20 @@ class SynthConfig:
     snrs: list[float] = field(default_factory=lambda: [float(s) for s in range(-20, 20, 2)])  # dB grid
     frames_per_class_snr: int = 100  # frames for every (class, SNR) pair
     frame_length: int | None = None  # samples per frame; None = the class set's (128 / 1024)
-    sps: int = 8  # samples per symbol for digital modulations
-    rolloff: float = 0.35  # RRC roll-off for linear modulations
+    # Per-frame transmitter parameters: each is drawn per frame from a (lo, hi) range (a number fixes
+    # it). Frequencies are in cycles per output sample. Ranges and their sources: docs/data.md.
+    sps: Range = (4.0, 16.0)  # samples per symbol of digital modulations (fractional; capped, see min_symbols)
+    min_symbols: int = 12  # sps is capped at frame_length / min_symbols (never below its lower end)
+    rolloff: Range = (0.1, 0.5)  # RRC roll-off of linear modulations
+    apsk_ring_scale: Range = (0.93, 1.17)  # APSK outer-ring radii times this (DVB-S2 code rates' ratios)
+    cpfsk_index: Range = (0.3, 1.0)  # CPFSK modulation index h (rectangular pulses)
+    gfsk_index: Range = (0.25, 0.55)  # GFSK modulation index h
+    gfsk_bt: Range = (0.3, 0.5)  # GFSK Gaussian filter bandwidth-time product
+    gmsk_bt: Range = (0.25, 0.5)  # GMSK BT (h = 0.5 by definition)
+    am_index: Range = (0.2, 1.2)  # peak AM index with carrier (> 1 over-modulates)
+    ssb_sideband: str = "both"  # upper, lower or both (each frame picks one)
+    fm_deviation: Range = (0.0125, 0.375)  # FM peak frequency deviation (log-uniform)
+    message_bw: Range = (0.015, 0.08)  # analog message bandwidth (log-uniform)
     max_cfo: float = 0.0025  # max |carrier-frequency offset|, cycles/sample (RML2016: 500 Hz at 200 kHz)
     max_sro_ppm: float = 100.0  # max |sample-rate offset|, parts per million
     random_phase: bool = True  # uniform random carrier phase
@@ -104,8 +140,13 @@ class SynthConfig:
             raise ConfigError("snrs must not be empty")
         if self.frame_length is not None and self.frame_length < 16:
             raise ConfigError("frame_length must be >= 16")
-        if self.sps < 2:
-            raise ConfigError("sps must be >= 2")
+        choice("ssb_sideband", self.ssb_sideband, ["upper", "lower", "both"])
+        if self.min_symbols < 1:
+            raise ConfigError(f"min_symbols must be >= 1, got {self.min_symbols}")
+        for name, (low, high) in RANGE_BOUNDS.items():
+            lo, hi = span(getattr(self, name), name)
+            if not low <= lo <= hi <= high:
+                raise ConfigError(f"{name} ({lo:g}, {hi:g}) must lie within {low:g}..{high:g}")
         return self
 
     @property
