@@ -202,8 +202,12 @@ def train_cmd(
     resume: Annotated[bool, Opt(help="Continue OUT_DIR from last.pt.")] = False,
     overwrite: Annotated[bool, Opt(help="Replace a non-empty OUT_DIR.")] = False,
     progress: Annotated[bool, Opt(help="Show progress bars.")] = True,
+    threads: Annotated[int, Opt(help="CPU threads (0 = one per core).")] = 0,
 ) -> None:
     """Train a CLDNN preset with classifier-only mixup; writes a run directory."""
+    from amc.train.threads import passive_wait
+
+    passive_wait()  # before torch loads OpenMP
     from amc.config import preset as make_preset
     from amc.train.loop import train
 
@@ -218,7 +222,7 @@ def train_cmd(
         snr_balanced=snr_balanced, amp=amp, seed=seed, patience=patience, select_metric=select_metric,
         bands=parse_bands(bands), max_frames=max_frames, num_workers=num_workers, degrade_focus=degrade_focus,
         conv_channels=conv_channels, rnn_hidden=rnn_hidden, rnn=rnn, denoiser_channels=denoiser_channels,
-        dense=dense)
+        dense=dense, threads=threads)
     model_cfg.validate()
     s = train(model_cfg, cfg, resume=resume, overwrite=overwrite, progress=progress)
     if s:

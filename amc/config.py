@@ -230,10 +230,13 @@ class TrainConfig:
     num_workers: int = 0  # DataLoader workers
     max_frames: int | None = None  # cap on training frames per epoch (None = all)
     log_every: int = 0  # batches between progress updates (0 = auto)
+    threads: int = 0  # torch CPU threads (0 = one per core); does not change the results of a run
 
     def validate(self) -> TrainConfig:
         if self.epochs <= 0 or self.batch_size <= 0:
             raise ConfigError("epochs and batch_size must be > 0")
+        if self.threads < 0:
+            raise ConfigError(f"threads must be >= 0 (0 = one per core), got {self.threads}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.mixup_alpha <= 0:

@@ -32,6 +32,7 @@ from amc.train.checkpoint import NORMALISATION, load_checkpoint, save_checkpoint
 from amc.train.data import FrameSource
 from amc.train.losses import TrainStep
 from amc.train.mixup import MixupStats, mix
+from amc.train.threads import configure as configure_threads
 
 LOSS_TERMS = ("total", "ce", "den", "id", "eta", "snr", "feat")
 
@@ -174,6 +175,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = False, overwr
     cfg.validate()
     if not cfg.data:
         raise ConfigError("no dataset: pass --data FILE (make one with `amc data synth`)")
+    configure_threads(cfg.threads)
     distributed = _setup_distributed()
     rank, world = _dist()
     device = _device()
@@ -273,7 +275,7 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
                 correct += int(((res["acc_logits"].argmax(1) == y) & counted).sum())
                 acc_seen += int(counted.sum())
                 seen += len(y)
-                bar.advance(float(res["total"].detach()))
+                bar.advance(float(res["total"].detach()), len(y))
             train_time = time.perf_counter() - t0
             if rank != 0:
                 if _stop_signal(distributed, False):
