@@ -297,6 +297,9 @@ def quickstart_cmd(
     overwrite: Annotated[bool, Opt(help="Replace an existing quickstart folder.")] = False,
 ) -> None:
     """data -> train -> export -> eval-engine -> bench on a small embedded default (minutes on a CPU)."""
+    from amc.train.threads import passive_wait
+
+    passive_wait()  # before torch loads OpenMP
     from amc.quickstart import QuickstartConfig, quickstart
 
     if epochs <= 0 or frames <= 0:

@@ -91,6 +91,7 @@ BAD = [  # (args after the command, expected exit code, expected message fragmen
     (["train", "--bands", "nonsense"], 2, "cannot parse --bands"),
     (["train", "--select-metric", "band:lo"], 2, "did you mean 'band:low'"),
     (["train", "--rnn", "lstn"], 2, "unknown rnn 'lstn' (did you mean 'lstm'?)"),
+    (["train", "--threads", "-1"], 2, "threads must be >= 0 (0 = one per core)"),
     (["data", "synth", "{tmp}/x.h5", "--class-set", "rml2017"], 2, "did you mean 'rml2018'"),
     (["data", "synth", "{tmp}/x.h5", "--classes", "QPKS"], 2, "unknown rml2016 class 'QPKS' (did you mean 'QPSK'?)"),
     (["data", "synth", "{tmp}/x.h5", "--frames", "0"], 2, "frames_per_class_snr must be > 0"),
