@@ -30,7 +30,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # The recipe: amc's default synthetic set (rml2016 classes, L=128, SNR -20..18 dB, per-frame ranges),
 # more frames per (class, SNR) than `amc data synth`'s default, and the a4 preset at its default width.
 DATA = dict(frames_per_class_snr=1000, seed=0)
-TRAIN = dict(preset="a4", epochs=30, batch_size=256, lr=2e-3, seed=0)  # model width: the preset's default
+TRAIN = dict(preset="a4", epochs=20, batch_size=256, lr=2e-3, seed=0)  # model width: the preset's default
 EVAL = dict(frames_per_class_snr=200, seed=20261)  # a fresh seed of the same settings
 NOT_FOR = ("Trained and evaluated on amc's synthetic frames only (rml2016 class set, 128 samples, AWGN with "
            "Rician multipath, CFO and sample-rate offset): never on real recordings. Its accuracy on real "
