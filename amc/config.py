@@ -73,7 +73,7 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     values = {}
     for key, value in data.items():
         kind = str(fields[key].type)
-        if kind.startswith("tuple") and isinstance(value, list):
+        if (kind.startswith("tuple") or kind == "Range") and isinstance(value, list):
             value = tuple(value)
         elif kind.startswith("dict[str, tuple") and isinstance(value, dict):
             value = {k: tuple(v) for k, v in value.items()}
@@ -99,6 +99,30 @@ def setting(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any 
     return field(default=default, metadata=meta)
 
 
+Range = float | tuple[float, float]  # a per-frame range (lo, hi); a number v means (v, v)
+
+
+def span(value: Any, name: str = "range") -> tuple[float, float]:
+    """(lo, hi) of a range setting: a number v is (v, v); lo must not exceed hi."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value), float(value)
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number or a (lo, hi) pair, got {value!r}") from None
+    if not lo <= hi:
+        raise ConfigError(f"{name} range ({lo:g}, {hi:g}) is empty: lo must be <= hi")
+    return lo, hi
+
+
+# Allowed values of each per-frame range setting of SynthConfig (inclusive).
+RANGE_BOUNDS: dict[str, tuple[float, float]] = {
+    "sps": (2.0, 1024.0), "rolloff": (0.0, 1.0), "apsk_ring_scale": (0.5, 2.0), "cpfsk_index": (0.01, 4.0),
+    "gfsk_index": (0.01, 4.0), "gfsk_bt": (0.05, 10.0), "gmsk_bt": (0.05, 10.0), "am_index": (0.01, 10.0),
+    "fm_deviation": (1e-4, 0.49), "message_bw": (1e-3, 0.49),
+}
+
+
 @dataclass
 class SynthConfig:
     """Settings of the synthetic RadioML-style generator (stored with the dataset)."""
@@ -112,8 +136,24 @@ class SynthConfig:
     frames_per_class_snr: int = setting(100, "frames for every (class, SNR) pair", flags=("--frames",))
     frame_length: int | None = setting(None, "samples per frame", flags=("--length",),
                                        shown="the class set's, 128 / 1024")
-    sps: int = setting(8, "samples per symbol for digital modulations")
-    rolloff: float = setting(0.35, "RRC roll-off for linear modulations")
+    # Per-frame transmitter parameters: each is drawn per frame from a lo:hi range (a single number fixes
+    # it). Frequencies are in cycles per output sample. Ranges and their sources: docs/data.md.
+    sps: Range = setting((4.0, 16.0), "samples per symbol of digital modulations, lo:hi (fractional; capped, "
+                                      "see --min-symbols)")
+    min_symbols: int = setting(12, "sps is capped at frame_length / min_symbols (never below its lower end)")
+    rolloff: Range = setting((0.1, 0.5), "RRC roll-off of linear modulations, lo:hi")
+    apsk_ring_scale: Range = setting((0.93, 1.17), "APSK outer-ring radii times this, lo:hi (DVB-S2 code "
+                                                   "rates' ratios)")
+    cpfsk_index: Range = setting((0.3, 1.0), "CPFSK modulation index h, lo:hi (rectangular pulses)")
+    gfsk_index: Range = setting((0.25, 0.55), "GFSK modulation index h, lo:hi")
+    gfsk_bt: Range = setting((0.3, 0.5), "GFSK Gaussian filter bandwidth-time product, lo:hi")
+    gmsk_bt: Range = setting((0.25, 0.5), "GMSK BT, lo:hi (h = 0.5 by definition)")
+    am_index: Range = setting((0.2, 1.2), "peak AM index with carrier, lo:hi (> 1 over-modulates)")
+    ssb_sideband: str = setting("both", "SSB sideband (both: each frame picks one)",
+                                choices=("upper", "lower", "both"))
+    fm_deviation: Range = setting((0.0125, 0.375), "FM peak frequency deviation, cycles/sample, lo:hi "
+                                                   "(log-uniform)")
+    message_bw: Range = setting((0.015, 0.08), "analog message bandwidth, cycles/sample, lo:hi (log-uniform)")
     max_cfo: float = setting(0.0025, "max |carrier-frequency offset|, cycles/sample (RML2016: 500 Hz at 200 kHz)")
     sample_rate: float = setting(200e3, "nominal sample rate (Hz) the frames stand for; travels into the model for "
                                           "`amc classify` (RML2016's GNU Radio channel model ran at 200 kHz)")
@@ -141,8 +181,6 @@ class SynthConfig:
             raise ConfigError("snrs (--snrs) must be finite and each given once")
         if self.frame_length is not None and self.frame_length < 16:
             raise ConfigError(f"frame_length (--length) must be >= 16, got {self.frame_length}")
-        if self.sps < 2:
-            raise ConfigError(f"sps (--sps) must be >= 2, got {self.sps}")
         if not (math.isfinite(self.sample_rate) and self.sample_rate > 0):
             raise ConfigError(f"sample_rate (--sample-rate) must be > 0 Hz, got {self.sample_rate:g}")
         if not 0 <= self.max_cfo < 0.5:
@@ -150,13 +188,19 @@ class SynthConfig:
                               f"+-0.5 alias), got {self.max_cfo:g}; e.g. 500 Hz at 200 kHz is 0.0025")
         if not 0 <= self.max_sro_ppm < 1e5:
             raise ConfigError(f"max_sro_ppm (--max-sro-ppm) must be in [0, 100000), got {self.max_sro_ppm:g}")
-        if not 0 <= self.rolloff <= 1:
-            raise ConfigError(f"rolloff (--rolloff) must be in [0, 1], got {self.rolloff:g}")
         if self.fading_taps < 1:
             raise ConfigError(f"fading_taps (--fading-taps) must be >= 1, got {self.fading_taps}")
         lo, hi = self.rician_k_db
         if not lo <= hi:
             raise ConfigError(f"rician_k_db (--rician-k-db) must be lo:hi with lo <= hi, got {lo:g}:{hi:g}")
+        choice("ssb_sideband", self.ssb_sideband, ["upper", "lower", "both"])
+        if self.min_symbols < 1:
+            raise ConfigError(f"min_symbols (--min-symbols) must be >= 1, got {self.min_symbols}")
+        for name, (low, high) in RANGE_BOUNDS.items():
+            lo, hi = span(getattr(self, name), name)
+            if not low <= lo <= hi <= high:
+                raise ConfigError(f"{name} (--{name.replace('_', '-')}) {lo:g}:{hi:g} must lie within "
+                                  f"{low:g}..{high:g}")
         return self
 
     @property
@@ -243,6 +287,7 @@ class TrainConfig:
     seed: int = setting(0, "seed of init, order, augmentation and mixup")
     num_workers: int = setting(0, "DataLoader workers for streamed (larger than memory) datasets")
     max_frames: int | None = setting(None, "cap on training frames per epoch", shown="all")
+    threads: int = setting(0, "torch CPU threads (0 = one per core); does not change a run's results")
 
     def validate(self) -> TrainConfig:
         for name in ("epochs", "batch_size"):
@@ -250,6 +295,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} (--{name.replace('_', '-')}) must be > 0, got {getattr(self, name)}")
         if self.max_frames is not None and self.max_frames <= 0:
             raise ConfigError(f"max_frames (--max-frames) must be > 0, got {self.max_frames}")
+        if self.threads < 0:
+            raise ConfigError(f"threads (--threads) must be >= 0 (0 = one per core), got {self.threads}")
         if self.patience < 0 or self.num_workers < 0:
             raise ConfigError("patience and num_workers (--patience, --num-workers) must be >= 0")
         if self.lr <= 0:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from amc.cli import tune_malloc  # the allocator setting the `amc` command applies at start-up
 from amc.config import SynthConfig
 from amc.data.synth import iter_synthesize, synthesize
 
@@ -64,6 +65,7 @@ def measure(class_set: str, seconds: float, repeats: int) -> dict:
 
 
 def main() -> None:
+    tune_malloc()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="results/bench_synth.json", help="JSON output path")
     ap.add_argument("--seconds", type=float, default=8.0, help="approximate timed seconds per class set")

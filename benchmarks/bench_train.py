@@ -1,8 +1,14 @@
-"""Training throughput per preset at L=128 and L=1024, and the cost of classifier-only mixup.
+"""Training throughput: this commit against a base commit in one run, per preset, and the cost of mixup.
 
-One process, one run, interleaved repeats: prints samples/s per preset and frame length, and the
-step-time ratio of a4 with cls-only mixup (prob 0.5, the recipe) and with all-losses mixup
-against a4 without mixup (target for cls-only: <= 1.35x).
+Speed-up (the default): `amc train` of the a4 preset (default width, batch 256) on one small
+synthetic dataset, run as separate processes, interleaved over repeats so that load from other jobs
+hits every variant alike: the base commit (a `git worktree` of --base) with one thread and with its
+default threads, and this tree with --threads 1 and --threads 2. The figure is the loop's own
+samples/s of the second epoch (warm, evaluation excluded); the ratios are of medians.
+
+Mixup: step-time ratio of a4 with cls-only mixup (prob 0.5, the recipe) and with all-losses mixup
+against a4 without mixup, in this process (target for cls-only: <= 1.35x). --presets adds samples/s
+per preset at L=128 and L=1024.
 
     python benchmarks/bench_train.py --out results/bench_train.json
 """
@@ -11,14 +17,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from amc.config import preset
+from amc.config import SynthConfig, preset
+from amc.data.build import synth_to_file
 from amc.models import build_model
 from amc.train.losses import TrainStep
 from amc.train.mixup import mix
@@ -52,19 +65,80 @@ def batch(b: int, length: int, classes: int, seed: int = 0):
     return x, 0.8 * x, torch.randint(-20, 20, (b,), generator=g).float(), torch.randint(0, classes, (b,), generator=g)
 
 
+BASE = "5406e9f"  # main before issue 18 (the generator variety, threads and this benchmark)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def train_rate(root: Path, data: Path, out: Path, env: dict[str, str], args: list[str], frames: int) -> float:
+    """samples/s of the second epoch of `amc train` (a4) run from the source tree `root`."""
+    cmd = [sys.executable, "-m", "amc", "train", "--data", str(data), "--out-dir", str(out), "--epochs", "2",
+           "--max-frames", str(frames), "--no-progress", "--overwrite", *args]
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")}
+    run = subprocess.run(cmd, cwd=root, env={**clean, "PYTHONPATH": str(root), **env}, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed in {root}:\n{run.stderr[-2000:]}")
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return float(rows[-1]["samples_per_s"])
+
+
+def speedup(base: str, repeats: int, frames: int) -> dict:
+    """This tree's `amc train` against the base commit's, interleaved over repeats."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
+    tree = tmp / "base"
+    subprocess.run(["git", "worktree", "add", "--detach", str(tree), base], cwd=ROOT, check=True, capture_output=True)
+    try:
+        data = tmp / "data.h5"
+        per = max(4, -(-frames // (11 * 20 * 0.7)) + 1)  # enough frames that the train split holds `frames`
+        synth_to_file(SynthConfig(frames_per_class_snr=int(per), seed=0).validate(), data)
+        variants = {
+            "base_1_thread": (tree, {"OMP_NUM_THREADS": "1"}, []),
+            "base_default": (tree, {}, []),  # torch's default: one thread per core, OpenMP spin-waits
+            "new_threads_1": (ROOT, {}, ["--threads", "1"]),
+            "new_threads_2": (ROOT, {}, ["--threads", "2"]),
+        }
+        rates: dict[str, list[float]] = {k: [] for k in variants}
+        for rep in range(repeats):
+            for k, (root, env, extra) in variants.items():
+                rates[k].append(train_rate(root, data, tmp / k, env, extra, frames))
+                print(f"  repeat {rep + 1}/{repeats} {k:15s} {rates[k][-1]:7.0f} samples/s", flush=True)
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    return {"base": base, "frames_per_epoch": frames, "repeats": repeats, "samples_per_s": rates,
+            "median": med, "ratio_vs_base_1_thread": med["new_threads_2"] / med["base_1_thread"],
+            "ratio_vs_base_default": med["new_threads_2"] / med["base_default"],
+            "target_met": med["new_threads_2"] / med["base_1_thread"] >= 2.0}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--steps", type=int, default=12, help="timed steps per measurement (after 3 warm-up)")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the mixup comparison")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of each comparison")
     p.add_argument("--out", type=Path, default=Path("results/bench_train.json"))
-    p.add_argument("--mixup-only", action="store_true", help="only the mixup cost comparison")
+    p.add_argument("--base", default=BASE, help="commit to compare against (default: main before issue 18)")
+    p.add_argument("--frames", type=int, default=2304, help="training frames per epoch of the speed-up runs")
+    p.add_argument("--presets", action="store_true", help="also samples/s per preset at L=128 and L=1024")
+    p.add_argument("--no-speedup", action="store_true", help="skip the speed-up comparison")
     args = p.parse_args()
+    torch.set_num_threads(1)  # the in-process measurements (mixup cost, presets) run on one thread
     rng = np.random.default_rng(0)
-    result: dict = {"threads": torch.get_num_threads(), "batch": args.batch, "presets": {}, "mixup": {}}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
+    result: dict = {"threads": torch.get_num_threads(), "batch": args.batch, "cpu_count": os.cpu_count(),
+                    "torch": torch.__version__, "machine": platform.machine(),
+                    "load_avg_1min": os.getloadavg()[0], "presets": {}, "mixup": {}}
+    print(f"torch {torch.__version__}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, batch {args.batch}")
 
-    for length, classes in () if args.mixup_only else ((128, 11), (1024, 24)):
+    if not args.no_speedup:
+        print(f"speed-up: a4 `amc train` of this tree against {args.base}, {args.repeats} interleaved repeats")
+        sp = result["speedup"] = speedup(args.base, args.repeats, args.frames)
+        m = sp["median"]
+        print(f"a4 training: base 1 thread {m['base_1_thread']:.0f}, base default {m['base_default']:.0f}, "
+              f"new --threads 1 {m['new_threads_1']:.0f}, new --threads 2 {m['new_threads_2']:.0f} samples/s; "
+              f"new (2 threads) / base (1 thread) {sp['ratio_vs_base_1_thread']:.2f}x (target >= 2: "
+              f"{'met' if sp['target_met'] else 'MISSED'}), / base default {sp['ratio_vs_base_default']:.2f}x")
+
+    for length, classes in ((128, 11), (1024, 24)) if args.presets else ():
         for name in ("cldnn", "a3", "a4", "a5"):
             step, cfg, opt = make_step(name, length, classes)
             data = batch(args.batch, length, classes)
@@ -93,6 +167,7 @@ def main() -> None:
     result["cls_only_target_met"] = r <= 1.35
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ LAYERS = [
 ]
 # Imports allowed inside functions: optional or heavy libraries a CPU install may lack or should not pay for
 # at start-up, and, in the CLI only, the library each command calls (so `amc --help` stays fast).
-LAZY_OK = {"tensorrt", "uvicorn", "fastapi", "starlette", "prometheus_client", "matplotlib", "sigmf", "torch"}
+LAZY_OK = {"tensorrt", "uvicorn", "fastapi", "starlette", "prometheus_client", "matplotlib", "sigmf", "jsonschema",
+           "torch"}
 
 
 def modules() -> dict[str, Path]:

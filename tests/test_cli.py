@@ -93,6 +93,7 @@ BAD = [  # (args after the command, expected exit code, expected message fragmen
     (["train", "--select-metric", "band:lo"], 2, "did you mean 'band:low'"),
     (["train", "--rnn", "lstn"], 2, "'lstn' is not one of 'lstm', 'gru'"),
     (["data", "synth", "{tmp}/x.h5", "--class-set", "rml2017"], 2, "'rml2017' is not one of 'rml2016', 'rml2018'"),
+    (["train", "--threads", "-1"], 2, "threads (--threads) must be >= 0 (0 = one per core)"),
     (["data", "synth", "{tmp}/x.h5", "--classes", "QPKS"], 2, "unknown rml2016 class 'QPKS' (did you mean 'QPSK'?)"),
     (["data", "synth", "{tmp}/x.h5", "--frames", "0"], 2, "frames_per_class_snr (--frames) must be > 0"),
     (["data", "synth", "{tmp}/x.h5", "--snrs", "a:b"], 2, "cannot parse --snrs"),

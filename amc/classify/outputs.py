@@ -31,9 +31,11 @@ from typing import IO, Any
 
 import numpy as np
 
+from amc import __version__
 from amc.classify.segments import Segment
 from amc.classify.sources import Recording, SourceError
 from amc.classify.windows import WindowBatch
+from amc.files import atomic_path
 
 EXTENSION = {"name": "amc", "version": "1.0.0", "optional": True}
 CSV_FIELDS = ["sample_start", "time_s", "label", "class", "prob", "class2", "prob2", "class3", "prob3", "eta",
@@ -122,8 +124,6 @@ def annotations_target(rec: Recording, explicit: str | None) -> tuple[Path, str]
 def build_annotations(rec: Recording, segments: list[Segment], band: tuple[float, float], model: dict[str, Any],
                       mode: str) -> dict[str, Any]:
     """The metadata dict to write: the recording's own (update) or a new one, with amc's annotations."""
-    from amc import __version__
-
     if mode == "update":
         meta = copy.deepcopy(rec.metadata)
     else:
@@ -173,7 +173,7 @@ def _sigmf_version() -> str:
 
 def validate(meta: dict[str, Any]) -> str | None:
     """sigmf's validator: None when valid, else its first message line."""
-    import jsonschema
+    import jsonschema  # sigmf's own dependency, imported with it
     from sigmf import schema
     from sigmf.validate import validate as sigmf_validate
 
@@ -189,8 +189,6 @@ def validate(meta: dict[str, Any]) -> str | None:
 def write_annotations(rec: Recording, segments: list[Segment], band: tuple[float, float], model: dict[str, Any],
                       explicit: str | None, overwrite: bool) -> tuple[Path, list[str]] | None:
     """Validate and atomically write the annotations; returns (path, notes) or None (nowhere to write)."""
-    from amc.data.io import atomic_path
-
     target = annotations_target(rec, explicit)
     if target is None:
         return None

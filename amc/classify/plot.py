@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from amc.classify.segments import NOISE, UNKNOWN
+from amc.files import atomic_path
 
 MAX_BINS = 1200  # time columns of the picture
 NFFT = 256  # spectrogram FFT length (input rate)
@@ -119,8 +120,6 @@ def draw(path: str | Path, spec: Spectrogram, timeline: Timeline, info: dict[str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
-
-    from amc.data.io import atomic_path
 
     rate = info["sample_rate"]
     fig, axes = plt.subplots(3, 1, figsize=(10, 6.4), sharex=True, height_ratios=[3, 0.8, 1.6])

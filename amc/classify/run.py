@@ -9,10 +9,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from amc.classify.channel import Channeliser, RateError, RateMatch
 from amc.classify.outputs import RowWriter, annotations_target, rows_format, write_annotations
@@ -21,6 +25,8 @@ from amc.classify.segments import Labeller, SegmentMerger, absorb_short, shares
 from amc.classify.sources import Recording, SourceError, open_source
 from amc.classify.windows import PipelineStats, iter_windows
 from amc.config import AmcError, ConfigError
+from amc.files import atomic_path
+from amc.runtime import Engine
 
 DEFAULT_MIN_SNR = -10.0  # dB: below it (the -14..-6 dB band) a window's class is near chance: call it noise
 
@@ -100,9 +106,6 @@ class _Progress:
     """A rich progress bar on stderr: samples, MS/s and the real-time factor."""
 
     def __init__(self, enabled: bool, rec: Recording):
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
         self.rate = rec.sample_rate
         cols = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn()]
@@ -128,8 +131,6 @@ class _Progress:
 
 def classify(s: ClassifySettings, stdin: BinaryIO | None = None, stdout: IO[str] | None = None) -> dict[str, Any]:
     """Classify a recording; write the outputs asked for; return the summary (segments, shares, speed)."""
-    from amc.runtime import Engine
-
     s.check()
     if s.model is None:
         raise ConfigError("no model: give --model (an .onnx / .engine file, a .pt checkpoint or a run directory)")
@@ -228,14 +229,10 @@ def classify(s: ClassifySettings, stdin: BinaryIO | None = None, stdout: IO[str]
 
 def _open_rows(stack: contextlib.ExitStack, s: ClassifySettings, classes: list[str], names: list[str], rate: float,
                has_snr: bool, stdout: IO[str] | None) -> RowWriter | None:
-    from amc.data.io import atomic_path
-
     if not s.rows:
         return None
     fmt = rows_format(s.rows)
     if s.rows == "-":
-        import sys
-
         return RowWriter(stdout or sys.stdout, fmt, classes, names, rate, has_snr, flush=True)
     tmp = stack.enter_context(atomic_path(s.rows, suffix=".tmp"))
     fh = stack.enter_context(open(tmp, "w", newline=""))

@@ -66,6 +66,8 @@ def _converter(f: dataclasses.Field, kind: str, name: str) -> Callable[[Any], An
     optional = kind != base
     if base.startswith("tuple[float"):
         return lambda v: parse.span(v, name)
+    if base == "Range":  # lo:hi, or one number for a fixed value
+        return lambda v: parse.span(v, name) if ":" in v else parse.optional(v, float, name)
     if base.startswith("dict[str, tuple"):
         return lambda v: parse.bands(v, name)
     if base == "list[float]":

@@ -28,6 +28,9 @@ def quickstart_cmd(
                         ] = None,
 ) -> None:
     """data -> train -> export -> eval-engine -> bench on a small embedded default (minutes on a CPU)."""
+    from amc.train.threads import passive_wait
+
+    passive_wait()  # idle OpenMP threads sleep instead of spinning: must happen before torch loads
     from amc.quickstart import QuickstartConfig, quickstart
 
     made = quickstart(QuickstartConfig(out=str(out), epochs=epochs, frames_per_class_snr=frames, int8=int8,

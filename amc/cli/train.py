@@ -37,8 +37,6 @@ def train_cmd(
                                                      "'train' sections) instead of a preset.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run directory from its last.pt.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty run directory.")] = False,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for PyTorch. [default: its own choice]",
-                                                min=1)] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars (stderr); the epoch lines print either way.")
                         ] = True,
     legacy_data: Annotated[Path | None, typer.Option("--data", hidden=True)] = None,
@@ -49,8 +47,9 @@ def train_cmd(
 
     With --resume the run's own config.json is the starting point; only --epochs, --patience and
     --num-workers may change (anything else is refused by name)."""
-    import torch
+    from amc.train.threads import passive_wait
 
+    passive_wait()  # idle OpenMP threads sleep instead of spinning: must happen before torch loads
     from amc.config import run_config
     from amc.train.loop import Interrupted, train
 
@@ -67,8 +66,6 @@ def train_cmd(
     if run_dir is None and config is not None:
         raise UsageError("--config starts a new run: pass --out DIR for it")
     cfg.out_dir = str(run_dir or "runs/run")
-    if threads:
-        torch.set_num_threads(threads)
     try:
         s = train(model_cfg.validate(), cfg.validate(), resume=resume, overwrite=overwrite, progress=progress,
                   say=say)

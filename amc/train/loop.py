@@ -38,6 +38,7 @@ from amc.train.mixup import MixupStats, mix
 from amc.train.progress import EpochProgress, epoch_summary
 from amc.train.reference import add_test_reference, make_record
 from amc.train.resume import RunState, restore
+from amc.train.threads import configure as configure_threads
 
 LOSS_TERMS = ("total", "ce", "den", "id", "eta", "snr", "feat")
 
@@ -192,6 +193,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = False, overwr
     if not cfg.data:
         raise ConfigError("no dataset: give DATA (make one with `amc data synth --out FILE`)")
     cfg = replace(cfg, data=str(Path(cfg.data).expanduser().resolve()))
+    configure_threads(cfg.threads)
     distributed = _setup_distributed()
     rank, world = _dist()
     device = _device()
@@ -300,7 +302,7 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
                 correct += int(((res["acc_logits"].argmax(1) == y) & counted).sum())
                 acc_seen += int(counted.sum())
                 seen += len(y)
-                bar.advance(float(res["total"].detach()))
+                bar.advance(float(res["total"].detach()), len(y))
             train_time = time.perf_counter() - t0
             if rank != 0:
                 if _stop_signal(distributed, False):

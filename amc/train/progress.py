@@ -1,7 +1,9 @@
-"""Training progress: an epoch bar and a batch bar on stderr (rate and ETA), and the one line per epoch.
+"""Training progress on stderr (an epoch bar and a batch bar, with rate and ETA), and the one line per epoch.
 
-The bars show only where stderr is a terminal and vanish when done; the epoch lines are the caller's
-(``say``), printed on stdout whether or not the bars show, so a log file gets every epoch.
+The bars show the training rate (frames/s) and the time left for the epoch and for the whole run, and
+vanish when done. Where stderr is not a terminal (a log file, `nohup`), the bars stay hidden and a
+plain status line with the same rate and ETA is printed every `every_s` seconds instead. The epoch lines
+are the caller's (``say``): on stdout whether or not anything else shows.
 """
 
 from __future__ import annotations
@@ -12,6 +14,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+def duration(seconds: float) -> str:
+    """'1:02:03' / '4:05' style duration."""
+    s = int(round(max(0.0, seconds)))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def _band_label(name: str) -> str:
@@ -31,27 +41,20 @@ def epoch_summary(row: dict[str, Any], epochs: int | None = None, improved: bool
             f"{bands}  {row['samples_per_s']:,.0f} fr/s")
 
 
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 class EpochProgress:
-    """Two bars: epochs (with an ETA from this process's mean epoch time) and the batches of this epoch."""
-
-    def __init__(self, enabled: bool, epochs: int, steps: int):
+    def __init__(self, enabled: bool, epochs: int, steps: int, every_s: float = 60.0):
+        self.enabled = enabled
         self.console = Console(stderr=True)
-        self.enabled = enabled and self.console.is_terminal
-        self.epochs, self.steps = epochs, steps
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
+        self.epochs, self.steps, self.every_s = epochs, steps, every_s
+        self.plain = enabled and not self.console.is_terminal
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
-                                 console=self.console, transient=True, disable=not self.enabled)
+                                 console=self.console, transient=True, disable=not enabled or self.plain)
         self.epoch_task = self.progress.add_task("epochs", total=epochs, info="")
         self.batch_task = self.progress.add_task("batches", total=steps, info="")
-        self.t0 = time.perf_counter()
-        self.first_epoch: int | None = None
-        self.epoch = 0
-        self.batches = 0
+        self.epoch = self.step = self.frames = 0
+        self.t_run = self.t_epoch = self.t_line = time.perf_counter()
+        self.run_steps = 0  # steps done by this process (a resumed run starts later)
 
     def __enter__(self) -> EpochProgress:
         self.progress.__enter__()
@@ -61,20 +64,40 @@ class EpochProgress:
         self.progress.__exit__(None, None, None)
 
     def start_epoch(self, epoch: int) -> None:
-        if self.first_epoch is None:
-            self.first_epoch, self.t0 = epoch, time.perf_counter()
-        self.epoch, self.batches = epoch, 0
+        self.epoch, self.step, self.frames = epoch, 0, 0
+        self.t_epoch = time.perf_counter()
         self.progress.update(self.epoch_task, completed=epoch)
         self.progress.reset(self.batch_task, total=self.steps, description=f"epoch {epoch + 1}")
 
-    def advance(self, loss: float) -> None:
-        self.batches += 1
-        self.progress.update(self.batch_task, advance=1, info=f"loss {loss:.3f}")
-        if self.enabled and self.first_epoch is not None:
-            done = self.epoch - self.first_epoch + self.batches / max(1, self.steps)
-            rate = (time.perf_counter() - self.t0) / done  # seconds per epoch
-            left = (self.epochs - self.epoch - self.batches / max(1, self.steps)) * rate
-            self.progress.update(self.epoch_task, info=f"{rate:.0f} s/epoch, ETA {_clock(left)}")
+    def rate(self) -> float:
+        """Training frames/s of the current epoch so far."""
+        return self.frames / max(time.perf_counter() - self.t_epoch, 1e-9)
+
+    def eta(self) -> tuple[float, float]:
+        """(seconds left in this epoch, seconds left in the run), from this process's measured pace."""
+        now = time.perf_counter()
+        per_step = (now - self.t_epoch) / max(self.step, 1)
+        epoch_left = per_step * (self.steps - self.step)
+        done = self.run_steps
+        run_per_step = (now - self.t_run) / max(done, 1)  # includes evaluation and checkpoints
+        left = (self.epochs - self.epoch) * self.steps - self.step
+        return epoch_left, run_per_step * left
+
+    def status(self) -> str:
+        epoch_left, run_left = self.eta()
+        return (f"epoch {self.epoch + 1}/{self.epochs}  batch {self.step}/{self.steps}  {self.rate():.0f} fr/s  "
+                f"ETA epoch {duration(epoch_left)}, run {duration(run_left)}")
+
+    def advance(self, loss: float, frames: int = 0) -> None:
+        self.step += 1
+        self.run_steps += 1
+        self.frames += frames
+        _, run_left = self.eta()
+        self.progress.update(self.batch_task, advance=1, info=f"loss {loss:.3f}  {self.rate():.0f} fr/s")
+        self.progress.update(self.epoch_task, info=f"run ETA {duration(run_left)}")
+        if self.plain and time.perf_counter() - self.t_line >= self.every_s:
+            self.t_line = time.perf_counter()
+            self.console.print(self.status(), highlight=False)
 
     def finish_epoch(self, epochs_done: int) -> None:
         self.progress.update(self.epoch_task, completed=epochs_done)

@@ -17,7 +17,7 @@ from amc.config import ConfigError, ModelConfig, TrainConfig, to_dict
 from amc.train.checkpoint import load_checkpoint
 from amc.train.mixup import MixupStats
 
-MAY_CHANGE = {"epochs", "patience", "num_workers", "data", "out_dir"}  # train settings a resume may change
+MAY_CHANGE = {"epochs", "patience", "num_workers", "threads", "data", "out_dir"}  # train settings a resume may change
 
 
 @dataclass

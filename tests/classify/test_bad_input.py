@@ -92,7 +92,6 @@ CASES = [  # id, setup(tmp) -> args, stdin bytes, pattern of the one-line error
     ("metadata not json", lambda d: ([_w(d / "m.sigmf-meta", b"{oops"), *RATE], None), r"not valid JSON"),
     ("missing dataset", lambda d: ([_unlink_data(sigmf(d)), *RATE], None), r"dataset rec.sigmf-data is missing"),
     ("sigmf archive", lambda d: ([_w(d / "r.sigmf", b"\0" * 1024), *RATE], None), r"a SigMF archive; extract it"),
-    ("no model", lambda d: ([sigmf(d), *RATE, NO_MODEL], None), r"no model: give --model"),
     ("missing model", lambda d: ([sigmf(d), *RATE, "--model", d / "m.onnx"], None), r"m.onnx: no such file"),
     ("annotations not sigmf-meta", lambda d: ([sigmf(d), *RATE, "--annotations", d / "a.json"], None),
      r"end in .sigmf-meta"),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from fractions import Fraction
 
 import numpy as np
 import pytest
+from scipy.signal import resample_poly
 
 from amc.config import RML2016_CLASSES, RML2018_CLASSES, ConfigError, SynthConfig
 from amc.data import synth
@@ -126,13 +128,23 @@ def test_measured_snr_matches_label(class_set):
 
 # ---------------------------------------------------------------- constellations
 
-def evm(frame: np.ndarray, points: np.ndarray, cfg: SynthConfig) -> float:
-    """EVM after the RRC matched filter, at the best of the sps symbol phases."""
-    h = rrc_taps(cfg.rolloff, cfg.sps)
-    y = np.convolve(frame, h)
+FIXED = dict(sps=8, rolloff=0.35)  # one realisation of the linear modulations (the RML2016 values)
+
+
+def evm(frame: np.ndarray, points: np.ndarray, rolloff: float, sps: float, up: int = 16) -> float:
+    """EVM after the RRC matched filter, at the best sampling instant (1/(up sps) symbol steps).
+
+    A fractional sps is first resampled to the next integer rate (rational factor).
+    """
+    base = int(np.ceil(sps))
+    if base != sps:
+        frac = Fraction(base / sps).limit_denominator(1000)
+        frame = resample_poly(frame, frac.numerator, frac.denominator)
+    h = rrc_taps(rolloff, base, 24)
+    y = resample_poly(np.convolve(frame, h)[len(h) - 1 : len(frame)], up, 1)[up * 20 : -up * 20]
     best = np.inf
-    for off in range(cfg.sps):
-        s = y[len(h) - 1 + off : len(frame) : cfg.sps]
+    for off in range(base * up):
+        s = y[off :: base * up]
         s = s / np.sqrt(np.mean(np.abs(s) ** 2))
         d = points[np.argmin(np.abs(s[:, None] - points), axis=1)]
         g = np.vdot(d, s) / np.vdot(d, d)
@@ -142,15 +154,191 @@ def evm(frame: np.ndarray, points: np.ndarray, cfg: SynthConfig) -> float:
 
 def test_constellations_land_on_ideal_points():
     names = ["BPSK", "QPSK", "QAM16", "8PSK"]
-    cfg = SynthConfig(classes=names, snrs=[30.0], frames_per_class_snr=3, frame_length=512, **CLEAN)
+    cfg = SynthConfig(classes=names, snrs=[30.0], frames_per_class_snr=3, frame_length=512, **FIXED, **CLEAN)
     r = synthesize(cfg)
     clean = complex_frames(r.clean)
     for i, name in enumerate(names):
-        errors = [evm(f, CONSTELLATIONS[name], cfg) for f in clean[r.labels == i]]
-        assert max(errors) < 0.05, (name, errors)
+        errors = [evm(f, CONSTELLATIONS[name], 0.35, 8) for f in clean[r.labels == i]]
+        assert max(errors) < 0.03, (name, errors)
     # The x frames at 30 dB still sit close to the points; a wrong constellation does not.
-    assert evm(complex_frames(r.x)[r.labels == 2][0], CONSTELLATIONS["QAM16"], cfg) < 0.08
-    assert evm(clean[r.labels == 2][0], CONSTELLATIONS["QPSK"], cfg) > 0.2
+    assert evm(complex_frames(r.x)[r.labels == 2][0], CONSTELLATIONS["QAM16"], 0.35, 8) < 0.08
+    assert evm(clean[r.labels == 2][0], CONSTELLATIONS["QPSK"], 0.35, 8) > 0.2
+
+
+@pytest.mark.parametrize("sps, rolloff", [(5.3, 0.1), (12.7, 0.5)])
+def test_fractional_sps_and_small_rolloff_are_real(sps, rolloff):
+    """A fractional rate and a small roll-off still give clean symbols at the true values, not near them."""
+    cfg = SynthConfig(classes=["QAM16"], snrs=[30.0], frames_per_class_snr=2, frame_length=1024, sps=sps,
+                      rolloff=rolloff, **CLEAN)
+    for frame in complex_frames(synthesize(cfg).clean):
+        assert evm(frame, CONSTELLATIONS["QAM16"], rolloff, sps) < 0.03
+        assert evm(frame, CONSTELLATIONS["QAM16"], rolloff, sps * 1.02) > 0.1
+
+
+def ring_ratio(frame: np.ndarray, sps: int = 8, up: int = 16) -> float:
+    """Outer / inner ring radius of a 16APSK frame: amplitudes at the symbol instant that splits best in two."""
+    h = rrc_taps(0.5, sps, 24)
+    y = resample_poly(np.convolve(frame, h)[len(h) - 1 : len(frame)], up, 1)[20 * up : -20 * up]
+    best, ratio = np.inf, 0.0
+    for off in range(sps * up):
+        a = np.sort(np.abs(y[off :: sps * up]))
+        cut = np.argmax(np.diff(a)) + 1  # the widest gap separates the rings
+        inner, outer = a[:cut], a[cut:]
+        cost = np.sum((inner - inner.mean()) ** 2) + np.sum((outer - outer.mean()) ** 2)
+        if cost < best:
+            best, ratio = cost, float(np.mean(outer) / np.mean(inner))
+    return ratio
+
+
+def test_apsk_ring_ratio_varies_per_frame():
+    fixed = dict(class_set="rml2018", classes=["16APSK"], snrs=[30.0], sps=8, rolloff=0.5, **CLEAN)
+    nominal = [ring_ratio(f) for f in complex_frames(synthesize(SynthConfig(
+        frames_per_class_snr=4, apsk_ring_scale=1.0, **fixed)).clean)]
+    np.testing.assert_allclose(nominal, 2.7, rtol=0.02)
+    ratios = np.array([ring_ratio(f) for f in complex_frames(synthesize(SynthConfig(
+        frames_per_class_snr=24, **fixed)).clean)])  # DVB-S2 16APSK code rates: 2.57 .. 3.15
+    assert 2.45 < ratios.min() < 2.6 and 3.0 < ratios.max() < 3.25, ratios
+
+
+# ---------------------------------------------------------------- per-frame ranges, measured
+
+def rml2018(name: str, n: int = 40, **kw) -> np.ndarray:
+    cfg = SynthConfig(class_set="rml2018", classes=[name], snrs=[30.0], frames_per_class_snr=n, seed=1,
+                      **{**CLEAN, **kw})
+    return complex_frames(synthesize(cfg).clean)
+
+
+def symbol_rate_sps(z: np.ndarray) -> np.ndarray:
+    """sps of each frame from the symbol-rate line of |x|^2 (cyclostationarity of RRC pulses)."""
+    e = np.abs(z) ** 2
+    e -= e.mean(axis=1, keepdims=True)
+    p = np.abs(np.fft.rfft(e * np.hanning(z.shape[1]), 8192, axis=1))
+    f = np.fft.rfftfreq(8192)
+    band = (f > 1 / 18) & (f < 1 / 3.5)
+    return 1 / f[band][np.argmax(p[:, band], axis=1)]
+
+
+def test_sps_spreads_over_its_range_and_a_number_fixes_it():
+    for fixed in (4, 5.3, 15.7):
+        np.testing.assert_allclose(symbol_rate_sps(rml2018("QPSK", 8, sps=fixed, rolloff=0.5)), fixed, rtol=0.01)
+    est = symbol_rate_sps(rml2018("QPSK", 60, rolloff=0.5))  # default range 4..16 at L=1024
+    assert est.min() > 3.9 and est.max() < 16.2, est
+    assert est.min() < 5 and est.max() > 15 and np.ptp(np.percentile(est, [25, 75])) > 3, est
+    # L=128 caps sps at 128 / min_symbols so a frame keeps >= 12 symbols
+    assert synth.sps_range(SynthConfig().validate()) == (4.0, 128 / 12)
+    assert synth.sps_range(SynthConfig(frame_length=32).validate()) == (4.0, 4.0)
+
+
+def excess_bandwidth(z: np.ndarray, sps: float) -> np.ndarray:
+    """99 % power bandwidth of each frame in units of the symbol rate, minus 1."""
+    p = np.fft.fftshift(np.abs(np.fft.fft(z * np.hanning(z.shape[1]), axis=1)) ** 2, axes=1)
+    c = np.cumsum(p, axis=1) / p.sum(axis=1, keepdims=True)
+    f = np.fft.fftshift(np.fft.fftfreq(z.shape[1]))
+    lo = f[np.argmax(c >= 0.005, axis=1)]
+    hi = f[np.argmax(c >= 0.995, axis=1)]
+    return (hi - lo) * sps - 1
+
+
+def test_rolloff_spreads_over_its_range():
+    narrow = excess_bandwidth(rml2018("QPSK", sps=8, rolloff=0.1), 8)
+    wide = excess_bandwidth(rml2018("QPSK", sps=8, rolloff=0.5), 8)
+    assert narrow.max() < wide.min(), (narrow, wide)
+    spread = excess_bandwidth(rml2018("QPSK", sps=8), 8)  # default 0.1..0.5
+    assert np.percentile(spread, 10) < wide.min() and np.percentile(spread, 90) > narrow.max(), spread
+
+
+def inst_freq(z: np.ndarray) -> np.ndarray:
+    return np.angle(z[:, 1:] * np.conj(z[:, :-1])) / (2 * np.pi)  # cycles/sample
+
+
+def test_fsk_shows_two_tones():
+    fixed = dict(sps=8, cpfsk_index=0.5, gfsk_index=0.35, gfsk_bt=0.5)
+    names = ["CPFSK", "GFSK"]
+    cfg = SynthConfig(classes=names, snrs=[30.0], frames_per_class_snr=4, frame_length=512, **fixed, **CLEAN)
+    r = synthesize(cfg)
+    freq = inst_freq(complex_frames(r.clean))
+    for i, name in enumerate(cfg.class_names):
+        tone = fixed["cpfsk_index" if name == "CPFSK" else "gfsk_index"] / (2 * 8)  # h / (2 sps)
+        f = freq[r.labels == i].ravel()
+        if name == "CPFSK":  # rectangular pulses: the two tones (the resampler rounds the symbol edges)
+            assert np.mean(np.isclose(np.abs(f), tone, rtol=2e-3)) > 0.8
+        else:  # Gaussian-smoothed: mostly near the two tones
+            assert np.mean(np.abs(np.abs(f) - tone) < 0.3 * tone) > 0.6
+        assert 0.3 < np.mean(f > 0) < 0.7
+        hist, _ = np.histogram(f, bins=[-2 * tone, -0.5 * tone, 0.5 * tone, 2 * tone])
+        ratio = 3 if name == "CPFSK" else 2  # BT 0.5 spends longer between the tones
+        assert hist[0] > ratio * hist[1] and hist[2] > ratio * hist[1], (name, hist)
+
+
+def test_fsk_modulation_index_spreads_over_its_range():
+    f = inst_freq(rml2018("GMSK", 8, sps=8, gmsk_bt=0.25))  # h = 0.5 by definition
+    np.testing.assert_allclose(2 * 8 * np.percentile(np.abs(f), 90, axis=1), 0.5, rtol=0.02)
+    cfg = SynthConfig(classes=["CPFSK"], snrs=[30.0], frames_per_class_snr=60, frame_length=512, sps=8, **CLEAN)
+    h = 2 * 8 * np.median(np.abs(inst_freq(complex_frames(synthesize(cfg).clean))), axis=1)
+    lo, hi = cfg.cpfsk_index
+    assert np.all((h > lo * 0.99) & (h < hi * 1.01)), h
+    assert h.min() < lo + 0.1 and h.max() > hi - 0.1, h
+
+
+def am_index(env: np.ndarray) -> np.ndarray:
+    """Peak AM index of each frame's envelope: max |env - carrier| / carrier (carrier = mean envelope)."""
+    c = env.mean(axis=1, keepdims=True)
+    return np.abs(env - c).max(axis=1) / c[:, 0]
+
+
+def test_am_index_and_over_modulation():
+    env = np.abs(rml2018("AM-DSB-WC", 80))
+    pinched = env.min(axis=1) < 1e-6 * env.max(axis=1)  # over-modulated: the envelope is cut at zero
+    assert 0.05 < pinched.mean() < 0.4, pinched.mean()
+    index = am_index(env[~pinched])
+    assert index.min() < 0.3 and index.max() > 0.9, index
+    env = np.abs(rml2018("AM-DSB-WC", 40, am_index=(0.2, 1.0)))
+    assert env.min() > 0
+    np.testing.assert_allclose(am_index(np.abs(rml2018("AM-DSB-WC", 8, am_index=0.5))), 0.5, atol=0.03)
+
+
+@pytest.mark.parametrize("sideband, upper_share", [("both", None), ("upper", 1.0), ("lower", 0.0)])
+def test_ssb_sideband_placement(sideband, upper_share):
+    z = rml2018("AM-SSB-SC", 40, ssb_sideband=sideband)
+    p = np.abs(np.fft.fft(z, axis=1)) ** 2
+    f = np.fft.fftfreq(z.shape[1])
+    upper = (p * (f > 0)).sum(axis=1) / (p * (f != 0)).sum(axis=1)
+    assert np.all((upper > 0.97) | (upper < 0.03)), upper  # one sideband per frame
+    if upper_share is None:
+        assert 0.2 < np.mean(upper > 0.5) < 0.8
+    else:
+        assert np.mean(upper > 0.5) == upper_share
+
+
+def test_fm_deviation_spreads_from_narrow_to_wide_band():
+    peak = np.abs(inst_freq(rml2018("FM", 60))).max(axis=1)
+    lo, hi = SynthConfig().fm_deviation
+    assert np.all((peak > lo * 0.5) & (peak <= hi * 1.01)), peak  # the frame's peak is at most the deviation
+    assert peak.min() < 0.03 and peak.max() > 0.25, peak  # NBFM (2.5 kHz at 200 kHz) .. broadcast (75 kHz)
+    fixed = np.abs(inst_freq(rml2018("FM", 8, fm_deviation=0.1))).max(axis=1)
+    assert np.all((fixed > 0.08) & (fixed <= 0.101)), fixed
+
+
+def test_message_bandwidth_spreads():
+    narrow = excess_bandwidth(rml2018("AM-DSB-SC", 30, message_bw=0.02), 1) + 1
+    wide = excess_bandwidth(rml2018("AM-DSB-SC", 30, message_bw=0.07), 1) + 1
+    assert narrow.max() < wide.min(), (narrow, wide)  # DSB: about twice the message bandwidth
+    spread = excess_bandwidth(rml2018("AM-DSB-SC", 60), 1) + 1
+    assert spread.min() < np.median(narrow) * 1.2 and spread.max() > np.median(wide) * 0.9, spread
+
+
+def test_a_number_is_a_range_of_one_value_and_bad_ranges_are_named():
+    a = synthesize(small(classes=["QPSK", "GFSK", "WBFM"], sps=8, rolloff=0.35, gfsk_index=0.3))
+    b = synthesize(small(classes=["QPSK", "GFSK", "WBFM"], sps=(8, 8), rolloff=[0.35, 0.35], gfsk_index=(0.3, 0.3)))
+    assert same(a, b)
+    with pytest.raises(ConfigError, match="sps range .16, 4. is empty"):
+        small(sps=(16, 4)).validate()
+    with pytest.raises(ConfigError, match="rolloff .* within 0..1"):
+        small(rolloff=(0.2, 1.5)).validate()
+    with pytest.raises(ConfigError, match="did you mean 'upper'"):
+        small(ssb_sideband="uper").validate()
+    with pytest.raises(ConfigError, match="am_index must be a number or a"):
+        small(am_index="wide").validate()
 
 
 # ---------------------------------------------------------------- spectra
@@ -166,54 +354,34 @@ def occupied_bw(frames: np.ndarray, share: float = 0.99) -> float:
 
 def test_occupied_bandwidths():
     names = ["QPSK", "AM-DSB", "AM-SSB", "WBFM"]
-    cfg = SynthConfig(classes=names, snrs=[30.0], frames_per_class_snr=12, frame_length=1024, **CLEAN)
+    cfg = SynthConfig(classes=names, snrs=[30.0], frames_per_class_snr=12, frame_length=1024, **FIXED,
+                      message_bw=(0.02, 0.05), **CLEAN)
     r = synthesize(cfg)
     bw = {n: occupied_bw(r.clean[r.labels == i]) for i, n in enumerate(names)}
-    assert 0.12 < bw["QPSK"] < (1 + cfg.rolloff) / cfg.sps * 1.05, bw
+    assert 0.12 < bw["QPSK"] < (1 + 0.35) / 8 * 1.05, bw
     assert bw["AM-DSB"] < bw["QPSK"] and bw["AM-SSB"] < bw["QPSK"], bw
     assert bw["WBFM"] > bw["AM-DSB"] and bw["WBFM"] > bw["AM-SSB"], bw
     sc = ["AM-DSB-SC", "AM-SSB-SC"]
-    cfg = SynthConfig(class_set="rml2018", classes=sc, snrs=[30.0], frames_per_class_snr=48, **CLEAN)
+    cfg = SynthConfig(class_set="rml2018", classes=sc, snrs=[30.0], frames_per_class_snr=48, ssb_sideband="upper",
+                      **CLEAN)
     r = synthesize(cfg)  # 48 frames: each frame draws its own message bandwidth
     dsb, ssb = (occupied_bw(r.clean[r.labels == i]) for i in range(2))
     assert 0.4 < ssb / dsb < 0.6, (dsb, ssb)
 
 
-def test_fsk_shows_two_tones():
-    names = ["CPFSK", "GFSK"]
-    cfg = SynthConfig(classes=names, snrs=[30.0], frames_per_class_snr=4, frame_length=512, **CLEAN)
+def test_am_carrier_and_oqpsk_offset():
+    names = ["AM-DSB-WC", "AM-DSB-SC", "OQPSK"]
+    cfg = SynthConfig(class_set="rml2018", classes=names, snrs=[30.0], frames_per_class_snr=6, **FIXED, **CLEAN)
     r = synthesize(cfg)
     z = complex_frames(r.clean)
-    freq = np.angle(z[:, 1:] * np.conj(z[:, :-1])) / (2 * np.pi)  # cycles/sample
-    for i, name in enumerate(cfg.class_names):
-        tone = synth.CPM[name][0] / (2 * cfg.sps)  # h / (2 sps)
-        f = freq[r.labels == i].ravel()
-        if name == "CPFSK":  # rectangular pulses: exactly the two tones
-            np.testing.assert_allclose(np.abs(f), tone, rtol=1e-3)
-        else:  # Gaussian-smoothed: mostly near the two tones
-            assert np.mean(np.abs(np.abs(f) - tone) < 0.3 * tone) > 0.6
-        assert 0.3 < np.mean(f > 0) < 0.7
-        hist, _ = np.histogram(f, bins=[-2 * tone, -0.5 * tone, 0.5 * tone, 2 * tone])
-        assert hist[0] > 3 * hist[1] and hist[2] > 3 * hist[1], (name, hist)
-
-
-def test_fm_deviation_and_am_carrier():
-    names = ["FM", "AM-DSB-WC", "AM-DSB-SC", "OQPSK"]
-    cfg = SynthConfig(class_set="rml2018", classes=names, snrs=[30.0], frames_per_class_snr=6, **CLEAN)
-    r = synthesize(cfg)
-    z = complex_frames(r.clean)
-    fm = z[r.labels == 0]
-    dev = np.sqrt(np.mean((np.angle(fm[:, 1:] * np.conj(fm[:, :-1])) / (2 * np.pi)) ** 2, axis=1))
-    lo, hi = (d / cfg.sps for d in synth.FM_DEVIATION)
-    assert np.all((dev > lo * 0.99) & (dev < hi * 1.01)), dev
     carrier = np.abs(z.mean(axis=1))  # unit-power frames: the DC share of the amplitude
-    assert np.all(carrier[r.labels == 1] > 0.7) and np.all(carrier[r.labels == 2] < 0.3)
+    assert np.all(carrier[r.labels == 0] > 0.7) and np.all(carrier[r.labels == 1] < 0.3)
     # Offset QPSK: the best I and Q sampling phases after the matched filter are half a symbol apart.
-    h = rrc_taps(cfg.rolloff, cfg.sps)
-    for frame in z[r.labels == 3]:
+    h = rrc_taps(0.35, 8)
+    for frame in z[r.labels == 2]:
         y = np.convolve(frame, h)[len(h) : -len(h)]
-        eye = [[np.mean(np.abs(part[o :: cfg.sps])) for o in range(cfg.sps)] for part in (y.real, y.imag)]
-        assert (np.argmax(eye[1]) - np.argmax(eye[0])) % cfg.sps == cfg.sps // 2
+        eye = [[np.mean(np.abs(part[o :: 8])) for o in range(8)] for part in (y.real, y.imag)]
+        assert (np.argmax(eye[1]) - np.argmax(eye[0])) % 8 in (3, 4, 5)
 
 
 # ---------------------------------------------------------------- channel pieces

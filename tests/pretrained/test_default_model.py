@@ -1,0 +1,58 @@
+"""The packaged default model loads, matches its card, and classifies amc's high-SNR frames as the card says."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from amc.config import AmcError, SynthConfig
+from amc.data.synth import synthesize
+from amc.metrics import wilson_interval
+from amc.pretrained import card, default_model
+from amc.runtime import Engine
+
+
+def test_packaged_model_matches_its_card():
+    path, c = default_model(), card()
+    assert path.suffix == ".onnx" and path.stat().st_size == c["bytes"] < 8e6  # a few MB at most
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == c["sha256"]
+    engine = Engine.load(path, threads=1)
+    assert list(engine.classes) == c["classes"] == SynthConfig().class_names
+    assert engine.frame_length == c["frame_length"] == 128
+
+
+def test_high_snr_accuracy_is_what_the_card_states():
+    """Fresh frames (a seed neither training nor the card used): the card's high-band accuracy must lie in
+    the 99.9 % Wilson interval of the accuracy measured here, overall and per class."""
+    c = card()
+    cfg = SynthConfig(snrs=[10.0, 12.0, 14.0, 16.0, 18.0], frames_per_class_snr=30,
+                      seed=c["evaluation"]["data"]["seed"] + 7)
+    r = synthesize(cfg)
+    pred = Engine.load(default_model(), threads=1).run(r.x)["logits"].argmax(1)
+    right = pred == r.labels
+    lo, hi = wilson_interval(int(right.sum()), len(right), z=3.29)
+    assert lo <= c["evaluation"]["bands"]["high"] <= hi, (right.mean(), c["evaluation"]["bands"]["high"])
+    for i, name in enumerate(r.classes):  # per class too: 150 frames each
+        k = r.labels == i
+        lo, hi = wilson_interval(int(right[k].sum()), int(k.sum()), z=3.29)
+        assert lo <= c["evaluation"]["per_class_high"][name] <= hi, name
+    assert right.mean() > 1.5 / len(r.classes)  # and it is a classifier, not chance
+
+
+def test_a_missing_model_is_one_clear_error(monkeypatch):
+    import amc.pretrained as pretrained
+
+    monkeypatch.setattr(pretrained, "MODEL_FILE", "nothing-here.onnx")
+    with pytest.raises(AmcError, match="python -m amc.pretrained.build"):
+        pretrained.default_model()
+
+
+def test_card_numbers_are_consistent():
+    e = card()["evaluation"]
+    per_snr = np.array(list(e["per_snr"].values()))
+    assert abs(per_snr.mean() - e["overall"]) < 1e-6  # equal frames per SNR
+    high = [v for k, v in e["per_snr"].items() if float(k) >= 10]
+    assert abs(np.mean(high) - e["bands"]["high"]) < 1e-9
+    assert abs(np.mean(list(e["per_class_high"].values())) - e["bands"]["high"]) < 1e-6
