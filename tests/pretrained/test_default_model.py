@@ -56,3 +56,25 @@ def test_card_numbers_are_consistent():
     high = [v for k, v in e["per_snr"].items() if float(k) >= 10]
     assert abs(np.mean(high) - e["bands"]["high"]) < 1e-9
     assert abs(np.mean(list(e["per_class_high"].values())) - e["bands"]["high"]) < 1e-6
+
+
+def test_classify_and_serve_default_to_the_packaged_model(tmp_path, monkeypatch):
+    """No model argument: `amc classify` and `amc serve` use the packaged default model."""
+    import json
+
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from amc.classify.synth import make_iq, write_sigmf
+    from amc.cli import app
+
+    x, _ = make_iq([("BPSK", 4096), ("WBFM", 4096)], model_rate=200e3, up=1, snr_db=20.0)
+    meta = write_sigmf(tmp_path / "rec", x, 200e3)
+    r = CliRunner().invoke(app, ["classify", str(meta), "--no-progress", "--no-annotate", "--json", "-"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["model"] == str(default_model())
+    bound: list = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: bound.append(sockets[0].getsockname()))
+    r = CliRunner().invoke(app, ["serve", "--port", "0"])
+    assert r.exit_code == 0 and len(bound) == 1, r.output
+    assert f"serving {default_model()} (onnxruntime fp32" in r.output
