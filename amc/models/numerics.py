@@ -31,7 +31,7 @@ def _new_api() -> bool:
 
 def strict_fp32() -> dict[str, Any]:
     """Turn TF32 off for CUDA matmul, cuDNN conv and cuDNN RNN; returns the flags as torch reports them."""
-    b = torch.backends
+    b: Any = torch.backends  # the fp32_precision settings are torch >= 2.9 (not in older stubs)
     if _new_api():
         b.cuda.matmul.fp32_precision = "ieee"
         b.cudnn.conv.fp32_precision = "ieee"
@@ -44,7 +44,7 @@ def strict_fp32() -> dict[str, Any]:
 
 def fp32_state() -> dict[str, Any]:
     """How torch will run float32 CUDA math now: 'ieee' (full fp32) or 'tf32' per op family."""
-    b = torch.backends
+    b: Any = torch.backends
     if _new_api():
         return {"matmul": b.cuda.matmul.fp32_precision, "conv": b.cudnn.conv.fp32_precision,
                 "rnn": b.cudnn.rnn.fp32_precision}

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi import build_and_package_info
 
 from amc.config import ConfigError
 from amc.data.io import DataError
@@ -78,9 +79,7 @@ def provider_options(name: str, precision: str, max_batch: int, frame_length: in
 
 def cuda_major() -> str:
     """CUDA major this onnxruntime was built for ('' for a CPU build)."""
-    from onnxruntime.capi import build_and_package_info as info
-
-    return str(getattr(info, "cuda_version", "") or "").split(".")[0]
+    return str(getattr(build_and_package_info, "cuda_version", "") or "").split(".")[0]
 
 
 def libraries(provider: str, major: str) -> list[str]:
