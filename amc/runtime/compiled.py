@@ -67,8 +67,10 @@ def _rnn(x: torch.Tensor, weights: list[torch.Tensor], lstm: bool, hidden: int, 
     does not trace nn.LSTM / nn.GRU) nor unrolls the time loop; cuDNN runs it inside the CUDA graph."""
     h0 = x.new_zeros(layers * (2 if bidirectional else 1), x.shape[0], hidden)
     if lstm:
-        return torch._VF.lstm(x, (h0, h0), weights, True, layers, 0.0, False, bidirectional, True)[0]
-    return torch._VF.gru(x, h0, weights, True, layers, 0.0, False, bidirectional, True)[0]
+        out = torch._VF.lstm(x, (h0, h0), weights, True, layers, 0.0, False, bidirectional, True)[0]
+    else:
+        out = torch._VF.gru(x, h0, weights, True, layers, 0.0, False, bidirectional, True)[0]
+    return out.contiguous()  # batch_first output can be a transposed view; the fake promises contiguous
 
 
 @_rnn.register_fake

@@ -111,3 +111,21 @@ def test_bench_and_refusals(ckpt: Path, tmp_path: Path) -> None:
     (tmp_path / "junk.compiled").write_bytes(b"not a checkpoint")
     with pytest.raises(DataError, match="junk.compiled"):
         Engine.load(tmp_path / "junk.compiled")
+
+
+@pytest.mark.parametrize("rnn_cls", [torch.nn.LSTM, torch.nn.GRU])
+def test_opaque_rnn_matches_torch_and_its_fake(rnn_cls: type) -> None:
+    """The custom op equals nn.LSTM / nn.GRU and its fake (shape, dtype, strides) matches the real output:
+    Inductor trusts the fake and asserts the strides at run time."""
+    from amc.runtime.compiled import OpaqueRNN, _rnn
+
+    torch.manual_seed(0)
+    rnn = rnn_cls(8, 6, num_layers=2, batch_first=True).eval()
+    op = OpaqueRNN(rnn, torch.float32)
+    x = torch.randn(5, 7, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(op(x)[0], rnn(x)[0])
+    weights = [getattr(op, f"w{i}") for i in range(op.n)]
+    torch.library.opcheck(_rnn, (x, weights, op.lstm, op.hidden, op.layers, op.bidirectional),
+                          test_utils=("test_schema", "test_faketensor"))
+    assert _rnn(x, weights, op.lstm, op.hidden, op.layers, op.bidirectional).is_contiguous()
