@@ -26,6 +26,7 @@ from amc.train.checkpoint import load_checkpoint, save_checkpoint
 from tests.export.conftest import make_checkpoint, one_torch_thread, small_parity  # noqa: F401 - autouse
 
 GRAPHS: list[list[tuple[int, ...]]] = []  # input shapes of every graph Dynamo compiled
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # Engine.load picks the GPU where there is one
 
 
 @torch._dynamo.register_backend
@@ -65,7 +66,7 @@ def test_export_load_and_run(ckpt: Path, tmp_path: Path) -> None:
     engine, ref = Engine.load(r.path), Engine.load(ckpt)
     assert isinstance(engine, CompiledTorchEngine) and engine.backend == "torch-compiled"
     assert engine.max_batch == 16 and engine.buckets == [2, 4, 8, 16] and engine.precision == "fp32"
-    assert "torch.compile backend amc_recording on cpu; fp32" in engine.notes[0]
+    assert f"torch.compile backend amc_recording on {DEVICE}; fp32" in engine.notes[0]
     assert not any(isinstance(m, torch.nn.LSTM) for m in engine.module.modules())  # the opaque op instead
     x = frames(40)
     engine.warmup((1, 3, 5, 16))  # every bucket once
@@ -95,7 +96,7 @@ def test_bf16_runs_under_autocast(ckpt: Path, tmp_path: Path) -> None:
 def test_bench_and_refusals(ckpt: Path, tmp_path: Path) -> None:
     path = export(ckpt, fmt="torch-compiled", out=tmp_path / "m.compiled", max_batch=8).path
     r = bench(path, batches=(1, 8), seconds=0.05, compare_torch=ckpt)
-    assert r["backend"] == "torch-compiled" and r["device"] == "cpu" and r["torch_backend"] == "torch"
+    assert r["backend"] == "torch-compiled" and r["device"].startswith(DEVICE) and r["torch_backend"] == "torch"
     assert [row["batch"] for row in r["engine"]] == [1, 8] and all(row["frames_per_s"] > 0 for row in r["engine"])
     assert r["notes"] and "batches padded to 2..8" in r["notes"][0]
     with pytest.raises(ConfigError, match="provider 'tensorrt' does not apply to a torch-compiled artifact"):
