@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from amc.cli.common import console, err_console, table, user_errors, write_json
+from amc.cli.common import console, err_console, say_wrapped, table, user_errors, write_json
 from amc.cli.options import one_of
 from amc.runtime import PROVIDERS
 
@@ -113,7 +113,7 @@ def print_summary(r: dict[str, Any], out: Console) -> None:
     for kind, path in r["written"].items():
         out.print(f"wrote {kind}: {path}", highlight=False, soft_wrap=True)
     for note in r["notes"]:
-        out.print(f"note: {note}", highlight=False)
+        say_wrapped(f"note: {note}", indent="      ", to=out)
 
 
 def _by_share(r: dict[str, Any]) -> list[tuple[str, float, int]]:

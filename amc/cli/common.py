@@ -7,6 +7,7 @@ import json
 import math
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,14 @@ class UsageError(AmcError):
 def say(text: str) -> None:
     """A plain line on stdout (no markup, no highlighting, never wrapped)."""
     console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def say_wrapped(text: str, indent: str = "  ", to: Console | None = None) -> None:
+    """A plain line wrapped to 80 columns (or the terminal's, if narrower), continued under `indent`:
+    notes and other prose that would otherwise run to hundreds of columns in a pipe."""
+    out = to or console
+    out.print(textwrap.fill(text, width=min(80, out.width), subsequent_indent=indent, break_on_hyphens=False,
+                            break_long_words=False), markup=False, highlight=False, soft_wrap=True)
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

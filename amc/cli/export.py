@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from amc.cli.common import say, user_errors
+from amc.cli.common import say, say_wrapped, user_errors
 from amc.cli.options import one_of
 from amc.export.formats import FORMATS
 from amc.export.parity import PRECISIONS
@@ -52,6 +52,7 @@ def export_cmd(
         r = export(source, fmt=format, precision=precision, out=out, opset=opset, max_batch=max_batch, force=force,
                    data=data, calib_frames=calib_frames, plain=plain, with_denoised=with_denoised,
                    simplify=simplify, overwrite=overwrite)
-    for line in [f"wrote {r.path} ({r.format}, {r.precision})", summary_line(r.parity, r.precision),
-                 *[f"note: {n}" for n in r.notes]]:
-        say(line)
+    say(f"wrote {r.path} ({r.format}, {r.precision})")
+    say(summary_line(r.parity, r.precision))  # one line: the verdict a script greps
+    for n in r.notes:
+        say_wrapped(f"note: {n}")

@@ -52,7 +52,8 @@ def serve_cmd(
 
 
 def bench_cmd(
-    model: Annotated[Path, typer.Argument(metavar="MODEL", help="Model: .onnx, .engine, .pt or a run directory.")],
+    model: Annotated[Path, typer.Argument(metavar="MODEL", help="Model: .onnx, .engine, .compiled, .pt or a run "
+                                                                "directory.")],
     batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = "1,8,64,256",
     seconds: Annotated[float, typer.Option(help="Timed seconds per batch size (warm-up excluded).", min=0.001)
                        ] = 2.0,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from amc.config import ConfigError, choice
+from amc.export.compiled import build_compiled
 from amc.export.errors import ExportError
 from amc.export.job import ExportJob
 from amc.export.onnx import build_onnx
@@ -60,6 +61,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
     Format("triton-tensorrt", "tensorrt", True, ("fp32", "fp16", "int8"),
            frozenset({"with_denoised", "calib_frames", "simplify"}), build_triton_tensorrt,
            "Triton model repository serving a TensorRT plan (tensorrt_plan)"),
+    Format("torch-compiled", "torch-compiled", False, ("fp32", "bf16", "fp16"), frozenset({"with_denoised"}),
+           build_compiled, "PyTorch through torch.compile: CUDA graphs on a GPU, no TensorRT needed (.compiled)"),
 ]}
 
 OPTION_FLAGS = {"plain": "--plain", "with_denoised": "--with-denoised", "calib_frames": "--calib-frames",

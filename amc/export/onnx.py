@@ -9,7 +9,9 @@ fp16 (``to_fp16``) converts the network body to float16 and keeps float32 where 
 fragile: the input power normalisation (x^2 of raw, un-normalised IQ overflows fp16 at |x| > 16), the
 noise head's log-moment features, the eta sigmoid and everything computed from eta before the FiLM MLP
 (fp16 rounds 1 - 1e-4 to 1 and log1p(-eta) to -inf), the expert features, softmax and the SNR clamp.
-Inputs and outputs stay float32, so callers never see the difference.
+A GRU stays float32 too (TensorRT's importer cannot build a float16 GRU in a strongly typed network;
+see ``FP32_FOR_TENSORRT``); an LSTM runs in float16. Inputs and outputs stay float32, so callers never
+see the difference.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ FP32_ANCHORS = {"Sqrt", "Log", "Exp", "Pow", "Sigmoid", "Softmax", "ReduceMean",
 ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Neg", "Abs", "Clip", "Log", "Exp", "Sqrt", "Pow", "ReduceMean",
                "ReduceSum", "ReduceMax", "Unsqueeze", "Squeeze", "Concat", "Sigmoid", "Softmax", "Max", "Min",
                "Constant", "Reshape", "Where", "Atan", "Equal", "Greater", "Less", "Not", "Identity", "Cast"}
+# Ops a float16 export keeps in float32 for TensorRT. Its ONNX importer builds GRU's update
+# H(t) = (1 - z(t)) h(t) + z(t) H(t-1) from a float32 constant 1, which a strongly typed network refuses
+# next to a float16 z(t) (onnx-tensorrt 10.x importGRU). LSTM has no such constant: it stays float16.
+FP32_FOR_TENSORRT = {"GRU"}
 SIMPLIFY_ATOL = 1e-5  # onnxslim's graph is kept only if its outputs match within this
 
 
@@ -87,7 +93,7 @@ def fp32_region(graph: Any) -> set[int]:
         for name in n.input:
             consumers[name].append(i)
     keep: set[int] = set()
-    stack = [i for i, n in enumerate(graph.node) if n.op_type in FP32_ANCHORS]
+    stack = [i for i, n in enumerate(graph.node) if n.op_type in FP32_ANCHORS | FP32_FOR_TENSORRT]
     while stack:  # upstream through elementwise ops
         i = stack.pop()
         if i in keep:

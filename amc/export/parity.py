@@ -14,6 +14,7 @@ precision  max |Δlogit|  argmax agreement  tie margin  mean TV    accuracy  why
 =========  ============  ================  ==========  =========  ========  ================================
 fp32       <= 1e-3       >= 99.9 %         1e-3        <= 1e-4    0.1 pp    same math, op order / fusion only
 fp16       (reported)    >= 99 %           0.05        <= 0.01    0.5 pp    10-bit mantissa in convs / LSTM
+bf16       (reported)    >= 99 %           0.1         <= 0.02    1.0 pp    7-bit mantissa (torch-compiled)
 int8       (reported)    >= 95 %           0.25        <= 0.05    1.0 pp    8-bit weights and activations
 =========  ============  ================  ==========  =========  ========  ================================
 
@@ -58,6 +59,7 @@ class Tolerance:
 TOLERANCES: dict[str, Tolerance] = {
     "fp32": Tolerance(1e-3, 0.999, 1e-3, 1e-4, 0.1),
     "fp16": Tolerance(None, 0.99, 0.05, 0.01, 0.5),
+    "bf16": Tolerance(None, 0.99, 0.1, 0.02, 1.0),
     "int8": Tolerance(None, 0.95, 0.25, 0.05, 1.0),
     "int8-dynamic": Tolerance(None, 0.95, 0.25, 0.05, 1.0),
 }

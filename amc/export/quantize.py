@@ -3,11 +3,13 @@
 **Static** (precision ``int8``): ``quant_pre_process`` (symbolic shape inference + graph optimisation),
 then ``quantize_static`` in QDQ format, calibrated (min-max) on training frames drawn evenly across
 SNRs. Activations and weights are QInt8 *symmetric* (zero point 0, which is what TensorRT's explicit
-quantization takes), weights per output channel. Only the matrix ops (Conv, ConvTranspose, Gemm,
-MatMul) get Q/DQ pairs: the power normalisation, the noise head's log-moments, FiLM's eta features and
-softmax stay float, and so do the small Gemms fed by a Concat of differently scaled features (see
-``mixed_range_nodes``). ORT has no static int8 LSTM / GRU, so the recurrent layer stays float too; the
-metadata lists every matrix op type left in float and the excluded nodes.
+quantization takes), weights per output channel. Biases stay float32 (``QuantizeBias: False``): ORT's
+default stores them as int32 behind a DequantizeLinear, which TensorRT's explicit quantization refuses
+(it takes INT8 / FP8 / INT4 / FP4 quantized weights only; onnx-tensorrt issue #850). Only the matrix
+ops (Conv, ConvTranspose, Gemm, MatMul) get Q/DQ pairs: the power normalisation, the noise head's
+log-moments, FiLM's eta features and softmax stay float, and so do the small Gemms fed by a Concat of
+differently scaled features (see ``mixed_range_nodes``). ORT has no static int8 LSTM / GRU, so the
+recurrent layer stays float too; the metadata lists every matrix op type left in float and the excluded nodes.
 
 **Dynamic** (precision ``int8-dynamic``): ``quantize_dynamic`` stores weights in int8 and quantizes
 activations on the fly per batch (no calibration). It replaces LSTM with ``DynamicQuantizeLSTM`` and
@@ -92,7 +94,7 @@ def quantize_static_qdq(proto: onnx.ModelProto, frames: np.ndarray, workdir: Pat
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
                     op_types_to_quantize=STATIC_OPS, nodes_to_exclude=exclude,
                     calibrate_method=CalibrationMethod.MinMax,
-                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False})
     return onnx.load(str(out)), exclude
 
 

@@ -45,10 +45,12 @@ def require_tensorrt() -> Any:
 def build_engine(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str], max_batch: int = 256,
                  opt_batch: int | None = None, workspace_gb: float = DEFAULT_WORKSPACE_GB,
                  timing_cache: str | os.PathLike[str] | None = None, plain: bool = False,
-                 metadata: dict[str, Any] | None = None, precision: str = "fp32") -> dict[str, Any]:
+                 metadata: dict[str, Any] | None = None, precision: str = "fp32",
+                 notes: list[str] | None = None) -> dict[str, Any]:
     """Build a serialized engine from an ONNX file and write it (.engine with header, or bare .plan).
 
-    Returns build facts (TensorRT version, GPU, profile) that belong in the metadata.
+    Returns build facts (TensorRT version, GPU, profile) that belong in the metadata; what the build
+    had to work around (a timing cache it could not use) is appended to `notes`.
     """
     trt = require_tensorrt()
     logger = trt.Logger(trt.Logger.WARNING)
@@ -69,8 +71,7 @@ def build_engine(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str],
     profile.set_shape(inp.name, (1, 2, length), (opt, 2, length), (max_batch, 2, length))
     config.add_optimization_profile(profile)
     cache_path = Path(timing_cache) if timing_cache else None
-    cache = config.create_timing_cache(cache_path.read_bytes() if cache_path and cache_path.is_file() else b"")
-    config.set_timing_cache(cache, False)
+    use_timing_cache(config, cache_path, notes if notes is not None else [])
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise ExportError(f"TensorRT could not build an engine from {Path(onnx_path).name} (see the log above)")
@@ -88,6 +89,26 @@ def build_engine(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str],
     return facts
 
 
+def use_timing_cache(config: Any, path: Path | None, notes: list[str]) -> Any:
+    """Give the builder config the timing cache at `path`, or a fresh one when there is none or TensorRT
+    refuses it (``set_timing_cache`` returns False for a cache made by another GPU or TensorRT version;
+    a damaged file may not even deserialize). The build then refills the file for this GPU."""
+    blob = path.read_bytes() if path is not None and path.is_file() else b""
+    if blob:
+        try:
+            cache = config.create_timing_cache(blob)
+        except (RuntimeError, TypeError, ValueError):
+            cache = None
+        if cache is not None and config.set_timing_cache(cache, False):
+            return cache
+        notes.append(f"timing cache {path} is from another GPU or TensorRT version (or damaged): "
+                     "built without it and replaced it")
+    cache = config.create_timing_cache(b"")
+    if cache is None or not config.set_timing_cache(cache, False):
+        raise ExportError("TensorRT refused a fresh timing cache; check the TensorRT install (see the log above)")
+    return cache
+
+
 def build_tensorrt(job: ExportJob) -> None:
     """Format 'tensorrt': ONNX of the job's precision (in a temp dir), then the engine at job.out."""
     with tempfile.TemporaryDirectory(prefix="amc-trt-") as tmp:
@@ -97,5 +118,5 @@ def build_tensorrt(job: ExportJob) -> None:
         onnx.save(proto, str(onnx_path))
         facts = build_engine(onnx_path, job.out, max_batch=job.max_batch, plain=job.plain,
                              timing_cache=job.checkpoint.parent / "trt_timing.cache",
-                             metadata=job.full_metadata(), precision=job.precision)
+                             metadata=job.full_metadata(), precision=job.precision, notes=job.notes)
     job.extra["tensorrt"] = facts

@@ -7,8 +7,14 @@ classification extension) and ``eta`` / ``snr_db``. Those two are (B,) in amc's 
 per frame beyond the batch axis, which Triton cannot express as empty dims; they are declared dims [1]
 with ``reshape: { shape: [ ] }``, Triton's documented idiom for a batch-only tensor, so clients get
 (B, 1) and the model keeps (B,). Dynamic batching prefers full batches with a short queue delay;
-``instance_group`` leaves the device kind to Triton (GPU when present, else CPU). For ONNX on GPU the
-TensorRT execution accelerator can be switched on (``gpu_accelerator="FP16"``).
+``instance_group`` leaves the device kind to Triton (GPU when present, else CPU).
+
+fp16 and int8 ONNX repositories switch on ONNX Runtime's TensorRT accelerator (``trt_accelerator``)
+with the profile over the batch axis and an engine cache, like ``amc.runtime.onnx_backend``. The fp16
+graph is already float16 where it may be, so the accelerator is *not* asked for ``precision_mode FP16``
+(that is ``trt_fp16_enable``, which lets a weakly typed TensorRT build run the graph's float32 regions in
+fp16 as well); int8 asks for ``precision_mode INT8``, which a weakly typed TensorRT needs for Q/DQ layers.
+fp32 repositories run on the CUDA provider as exported.
 """
 
 from __future__ import annotations
@@ -25,6 +31,21 @@ if TYPE_CHECKING:
 MODEL_NAME = "amc"
 PLATFORMS = {".onnx": "onnxruntime_onnx", ".plan": "tensorrt_plan"}
 QUEUE_DELAY_US = 100
+TRT_CACHE = "/tmp/amc-triton-trt-cache"  # writable inside Triton's container; the repository may be read-only
+
+
+def trt_accelerator(meta: dict[str, Any], precision: str, max_batch: int) -> dict[str, str] | None:
+    """Parameters of ORT's TensorRT accelerator for an ONNX repository of this precision (None: not used)."""
+    if precision not in ("fp16", "int8"):
+        return None
+    length, opt = int(meta["frame_length"]), max(1, min(64, max_batch))
+    params = {"max_workspace_size_bytes": str(1 << 30),
+              "trt_profile_min_shapes": f"iq:1x2x{length}", "trt_profile_opt_shapes": f"iq:{opt}x2x{length}",
+              "trt_profile_max_shapes": f"iq:{max_batch}x2x{length}",
+              "trt_engine_cache_enable": "1", "trt_engine_cache_path": TRT_CACHE}
+    if precision == "int8":
+        params["precision_mode"] = "INT8"
+    return params
 
 
 def _tensor(name: str, dims: list[int], extra: str = "") -> str:
@@ -33,7 +54,7 @@ def _tensor(name: str, dims: list[int], extra: str = "") -> str:
 
 def config_pbtxt(meta: dict[str, Any], platform: str, max_batch: int, name: str = MODEL_NAME,
                  preferred: list[int] | None = None, queue_delay_us: int = QUEUE_DELAY_US, instances: int = 1,
-                 gpu_accelerator: str | None = None) -> str:
+                 accelerator: dict[str, str] | None = None) -> str:
     """The text of config.pbtxt for an amc model (protobuf text format of Triton's ModelConfig)."""
     length, n_classes = int(meta["frame_length"]), len(meta["classes"])
     outputs = [_tensor("logits", [n_classes]),
@@ -51,13 +72,10 @@ def config_pbtxt(meta: dict[str, Any], platform: str, max_batch: int, name: str 
         f"  max_queue_delay_microseconds: {queue_delay_us}\n}}",
         f"instance_group [\n  {{\n    count: {instances}\n  }}\n]",
     ]
-    if gpu_accelerator and platform == "onnxruntime_onnx":
-        lines.append(
-            "optimization {\n  execution_accelerators {\n    gpu_execution_accelerator : [ {\n"
-            '      name : "tensorrt"\n'
-            f'      parameters {{ key: "precision_mode" value: "{gpu_accelerator}" }}\n'
-            '      parameters { key: "max_workspace_size_bytes" value: "1073741824" }\n'
-            "    } ]\n  }\n}")
+    if accelerator and platform == "onnxruntime_onnx":  # ORT's TensorRT accelerator: an ONNX option only
+        params = "".join(f'      parameters {{ key: "{k}" value: "{v}" }}\n' for k, v in accelerator.items())
+        lines.append("optimization {\n  execution_accelerators {\n    gpu_execution_accelerator : [ {\n"
+                     '      name : "tensorrt"\n' + params + "    } ]\n  }\n}")
     return "\n".join(lines) + "\n"
 
 
@@ -81,8 +99,8 @@ def _build(job: ExportJob, suffix: str) -> None:
             build_tensorrt(job)
     finally:
         job.out, job.plain = repo, plain
-    accelerator = "FP16" if job.precision == "fp16" and suffix == ".onnx" else None
-    write_config(model_dir, job.metadata, PLATFORMS[suffix], max_batch=job.max_batch, gpu_accelerator=accelerator)
+    accelerator = trt_accelerator(job.metadata, job.precision, job.max_batch) if suffix == ".onnx" else None
+    write_config(model_dir, job.metadata, PLATFORMS[suffix], max_batch=job.max_batch, accelerator=accelerator)
     job.notes.append(f"Triton repository: {MODEL_NAME}/config.pbtxt ({PLATFORMS[suffix]}, max_batch_size "
                      f"{job.max_batch}); eta / snr_db are served as (B, 1) via reshape")
 

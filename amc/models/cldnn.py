@@ -106,7 +106,11 @@ def conv_bn_relu(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Sequen
 
 def _static_pad(x: Tensor, multiple: int) -> tuple[int, int]:
     """(L, right padding to a multiple) as Python ints. The time axis is static in every export (only
-    the batch axis is dynamic), so the tracer may bake these in: its warning is silenced here."""
+    the batch axis is dynamic), so the tracer may bake these in: its warning is silenced here (not under
+    torch.compile, which cannot trace ``warnings.catch_warnings`` and would break the graph there)."""
+    if torch.compiler.is_compiling():
+        length = int(x.shape[-1])
+        return length, (-length) % multiple
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         length = int(x.shape[-1])

@@ -1,13 +1,14 @@
 """The one inference layer: ``Engine.load(path)`` opens any amc artifact with the backend its kind needs.
 
-==============================  ==================  ============================================
-path                            backend             runs on
-==============================  ==================  ============================================
-run directory, ``*.pt``         ``TorchEngine``     PyTorch, CUDA when available
-``*.onnx``                      ``OnnxEngine``      ONNX Runtime: TensorRT -> CUDA -> CPU providers
-``*.engine``, ``*.plan``        ``TensorRTEngine``  TensorRT 10+ (``execute_async_v3``), CUDA only
-Triton repository               by its model file   (the model inside ``NAME/1/``)
-==============================  ==================  ============================================
+==============================  =========================  ================================================
+path                            backend                    runs on
+==============================  =========================  ================================================
+run directory, ``*.pt``         ``TorchEngine``            PyTorch, CUDA when available
+``*.onnx``                      ``OnnxEngine``             ONNX Runtime: TensorRT -> CUDA -> CPU providers
+``*.engine``, ``*.plan``        ``TensorRTEngine``         TensorRT 10+ (``execute_async_v3``), CUDA only
+``*.compiled``                  ``CompiledTorchEngine``    PyTorch + torch.compile (CUDA graphs on a GPU)
+Triton repository               by its model file          (the model inside ``NAME/1/``)
+==============================  =========================  ================================================
 
 Modules: ``formats`` (artifact kinds, declared once), ``artifact`` (containers and their metadata),
 ``safety`` (untrusted ONNX files), ``validate`` (the one input check), ``base`` (the Engine interface)
@@ -16,10 +17,11 @@ config, data, models and train (for checkpoints).
 """
 
 from amc.runtime.base import DEFAULT_MAX_BATCH, PROVIDERS, Engine, Prediction
+from amc.runtime.compiled import CompiledTorchEngine
 from amc.runtime.onnx_backend import OnnxEngine
 from amc.runtime.tensorrt_backend import TensorRTEngine
 from amc.runtime.torch_backend import TorchEngine
 from amc.runtime.validate import InputError, check_classes, validate_iq
 
-__all__ = ["DEFAULT_MAX_BATCH", "PROVIDERS", "Engine", "InputError", "OnnxEngine", "Prediction", "TensorRTEngine",
-           "TorchEngine", "check_classes", "validate_iq"]
+__all__ = ["DEFAULT_MAX_BATCH", "PROVIDERS", "CompiledTorchEngine", "Engine", "InputError", "OnnxEngine",
+           "Prediction", "TensorRTEngine", "TorchEngine", "check_classes", "validate_iq"]

@@ -5,6 +5,8 @@
 * TensorRT ``.engine``: a 4-byte little-endian length, that many bytes of JSON, then the plan.
 * A header-free ``.plan`` (for Triton / trtexec) carries its description in a sidecar ``.json`` file
   of the same stem (``model.plan`` -> ``model.json``).
+* A ``.compiled`` file (the torch.compile path) is an amc checkpoint (weights and plain data only,
+  read with ``weights_only=True``) whose key ``amc_artifact`` holds the description as JSON.
 
 ``read_metadata(path)`` reads any of them (and a Triton repository or its model directory). Damaged
 or foreign files raise ``DataError`` naming the file, never a protobuf traceback.
@@ -24,6 +26,7 @@ from google.protobuf.message import DecodeError
 from amc.data.io import DataError
 from amc.files import atomic_path
 from amc.runtime.safety import check_external_data
+from amc.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 HEADER = struct.Struct("<I")  # length of the JSON header of an .engine file
 MAX_HEADER = 16 << 20  # a JSON header larger than this is not ours
@@ -121,6 +124,30 @@ def write_sidecar(path: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
     return target
 
 
+# -- torch.compile ------------------------------------------------------------------------------
+COMPILED_KEY = "amc_artifact"
+TRAINING_ONLY = ("optimizer_state", "scheduler_state", "scaler_state", "mixup_state")
+
+
+def write_compiled(path: str | os.PathLike[str], ckpt: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """Atomically write a .compiled artifact: the checkpoint's model part plus the JSON description."""
+    state = {k: v for k, v in ckpt.items() if k not in TRAINING_ONLY and k not in ("format", COMPILED_KEY)}
+    return save_checkpoint(path, {**state, COMPILED_KEY: json.dumps(meta)})
+
+
+def read_compiled(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(metadata, checkpoint) of a .compiled artifact."""
+    path = Path(path)
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as e:
+        raise DataError(str(e)) from None
+    if COMPILED_KEY not in ckpt:
+        raise DataError(f"{path}: a checkpoint without an amc description (not written by `amc export --format "
+                        "torch-compiled`); export it again")
+    return _parse(ckpt[COMPILED_KEY], path), ckpt
+
+
 # -- any artifact ------------------------------------------------------------------------------
 def model_file(path: Path) -> Path:
     """The model file inside a Triton repository (REPO or REPO/NAME); other paths unchanged."""
@@ -145,14 +172,16 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         return onnx_metadata(load_onnx(path), path)
     if suffix == ".engine":
         return read_engine(path)[0]
+    if suffix == ".compiled":
+        return read_compiled(path)[0]
     if suffix == ".plan":
         side = sidecar(path)
         if not side.is_file():
             raise DataError(f"{path}: a bare TensorRT plan carries no metadata and {side.name} is missing; "
                             "export with amc (the sidecar is written beside the plan)")
         return _parse(side.read_text(), side)
-    raise DataError(f"{path}: unknown artifact suffix '{suffix}'; amc reads .onnx, .engine, .plan and "
-                    "Triton repositories")
+    raise DataError(f"{path}: unknown artifact suffix '{suffix}'; amc reads .onnx, .engine, .plan, .compiled "
+                    "and Triton repositories")
 
 
 def update_metadata(path: Path, meta: dict[str, Any]) -> None:
@@ -167,5 +196,7 @@ def update_metadata(path: Path, meta: dict[str, Any]) -> None:
         write_engine(path, meta, read_engine(path)[1])
     elif suffix == ".plan":
         write_sidecar(path, meta)
+    elif suffix == ".compiled":
+        write_compiled(path, read_compiled(path)[1], meta)
     else:
         raise DataError(f"{path}: cannot store metadata in a '{suffix}' file")

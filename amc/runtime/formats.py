@@ -14,7 +14,7 @@ from amc.data.io import DataError
 
 @dataclass(frozen=True)
 class ArtifactKind:
-    name: str  # torch, onnx, tensorrt
+    name: str  # torch, onnx, tensorrt, torch-compiled
     suffixes: tuple[str, ...]  # the first is the one export writes
     needs_gpu: bool  # running it needs an NVIDIA GPU
     backend: str  # Engine subclass that loads it (its `backend` name)
@@ -26,6 +26,8 @@ ARTIFACTS: dict[str, ArtifactKind] = {a.name: a for a in [
     ArtifactKind("onnx", (".onnx",), False, "onnxruntime", "ONNX with amc metadata_props"),
     ArtifactKind("tensorrt", (".engine", ".plan"), True, "tensorrt",
                  "TensorRT plan (.engine: JSON header + plan; .plan: bare, sidecar .json)"),
+    ArtifactKind("torch-compiled", (".compiled",), False, "torch-compiled",
+                 "PyTorch checkpoint run through torch.compile (CUDA graphs on a GPU), with amc metadata"),
 ]}
 SUFFIXES: dict[str, ArtifactKind] = {s: a for a in ARTIFACTS.values() for s in a.suffixes}
 

@@ -1,7 +1,9 @@
 """TensorRT backend: an amc .engine (or a bare .plan with its sidecar .json), CUDA only.
 
-Buffers are torch CUDA tensors; execution is ``execute_async_v3``. tensorrt and torch's CUDA runtime
-are imported only when an engine is opened (a CPU install never needs them).
+Buffers are torch CUDA tensors; execution is ``execute_async_v3`` on the engine's own CUDA stream (not
+the legacy default stream, on which TensorRT adds device-wide synchronisation), with the copies in and
+out ordered on that stream. tensorrt and torch's CUDA runtime are imported only when an engine is opened
+(a CPU install never needs them).
 """
 
 from __future__ import annotations
@@ -61,22 +63,24 @@ class TensorRTEngine(Engine):
                        for n in names}
         profile_max = self.engine.get_tensor_profile_shape(self.input_name, 0)[2]
         self.max_batch = min(self.max_batch, int(profile_max[0]))
+        self.stream = torch.cuda.Stream(device=self.device)  # a dedicated, non-default stream
         self.torch = torch
 
     def _forward(self, x: np.ndarray) -> dict[str, np.ndarray]:
         torch = self.torch
-        with torch.cuda.device(self.device):
-            stream = torch.cuda.current_stream(self.device)
+        with torch.cuda.device(self.device), torch.cuda.stream(self.stream):  # copies, buffers, run: one stream
             xin = torch.from_numpy(x).to(self.device, dtype=self.dtypes[self.input_name]).contiguous()
-            self.context.set_input_shape(self.input_name, tuple(xin.shape))
+            if not self.context.set_input_shape(self.input_name, tuple(xin.shape)):
+                raise RuntimeError(f"{self.path}: TensorRT refused input shape {tuple(xin.shape)}")
             self.context.set_tensor_address(self.input_name, xin.data_ptr())
             outs = {}
             for name in self.output_names:
                 shape = tuple(self.context.get_tensor_shape(name))
                 outs[name] = torch.empty(shape, dtype=self.dtypes[name], device=self.device)
                 self.context.set_tensor_address(name, outs[name].data_ptr())
-            if not self.context.execute_async_v3(stream.cuda_stream):
+            if not self.context.execute_async_v3(self.stream.cuda_stream):
                 raise RuntimeError(f"{self.path}: TensorRT execution failed")
-            stream.synchronize()
-        return float_outputs({n: t.float().cpu().numpy() for n, t in outs.items()})
+            host = {n: t.float().cpu() for n, t in outs.items()}  # ordered after the run on self.stream
+            self.stream.synchronize()
+        return float_outputs({n: t.numpy() for n, t in host.items()})
 

@@ -1,4 +1,8 @@
-"""PyTorch backend: a checkpoint, a run directory, or an in-memory CLDNN."""
+"""PyTorch backend: a checkpoint, a run directory, or an in-memory CLDNN.
+
+On CUDA the engine is the fp32 reference that exports are compared with, so it is created with TF32 off
+(``amc.models.numerics.strict_fp32``): fp32 means IEEE fp32 here as it does in every export.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import torch
 from amc.config import ConfigError
 from amc.data.io import DataError
 from amc.models import DENOISED_NAME, OUTPUT_NAMES, InferenceModel
+from amc.models.numerics import strict_fp32
 from amc.runtime.base import DEFAULT_MAX_BATCH, Engine, float_outputs
 from amc.train import checkpoint as ck
 
@@ -25,6 +30,8 @@ class TorchEngine(Engine):
                  device: str = "cpu") -> None:
         super().__init__(metadata, path)
         self.device = torch.device(device)
+        if self.device.type == "cuda":
+            strict_fp32()
         with_denoised = DENOISED_NAME in metadata.get("outputs", [])
         self.module = InferenceModel(model, with_denoised=with_denoised).to(self.device)
         self.output_names = self.module.output_names

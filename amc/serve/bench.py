@@ -76,8 +76,9 @@ def bench(model_path: str | os.PathLike[str], batches: Sequence[int] = (1, 8, 64
           provider: str = "auto", progress: bool = False) -> dict[str, Any]:
     """Latency p50/p90/p99 and frames/s per batch size for the engine at `model_path`.
 
-    Returns {"model", "backend", "precision", "frame_length", "threads", "cpu_count", "seconds",
-    "engine": [rows], "torch": [rows] | None, "speedup": [{batch, x}] | None}.
+    Returns {"model", "backend", "precision", "frame_length", "threads", "cpu_count", "seconds", "device",
+    "providers" (ONNX Runtime's, active first) | None, "notes" (what the engine settled on, e.g. a provider
+    fallback or its compile mode), "engine": [rows], "torch": [rows] | None, "speedup": [{batch, x}] | None}.
     """
     batches = [int(b) for b in batches]
     if not batches or min(batches) < 1:
@@ -95,6 +96,8 @@ def bench(model_path: str | os.PathLike[str], batches: Sequence[int] = (1, 8, 64
             "model": str(model_path), "backend": engine.backend, "precision": engine.precision,
             "frame_length": int(engine.frame_length), "threads": threads, "cpu_count": os.cpu_count(),
             "machine": platform.processor() or platform.machine(), "seconds": seconds,
+            "device": str(getattr(engine, "device", "cpu")), "providers": getattr(engine, "providers", None),
+            "notes": list(getattr(engine, "notes", [])),
             "engine": bench_engine(engine, batches, seconds, on_batch=bar.advance), "torch": None, "speedup": None,
         }
         if ref is not None:
@@ -114,6 +117,9 @@ def print_bench(result: dict[str, Any], console: Any = None) -> None:
     console.print(f"{result['model']}: {result['backend']} {result['precision']}, L={result['frame_length']}, "
                   f"threads {threads}, {result['seconds']:g} s per batch size (warm-up excluded)",
                   markup=False, highlight=False, soft_wrap=True)
+    where = ", ".join(result.get("providers") or []) or result.get("device", "")
+    for line in ([f"runs on: {where}"] if where else []) + [f"note: {n}" for n in result.get("notes", [])]:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     columns = ["engine", "batch", "p50 ms", "p99 ms", "frames/s", "MS/s", "calls"] + (["vs torch"] if speed else [])
     table = Table(*columns, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for col in table.columns[1:]:

@@ -30,6 +30,7 @@ from amc.data.split import stratified_split
 from amc.files import atomic_path
 from amc.metrics import Accumulator, band_means, snr_key
 from amc.models import build_model, normalise
+from amc.models.numerics import reproducible_cuda
 from amc.plots import plot_confusion, plot_per_snr
 from amc.train.checkpoint import NORMALISATION, load_checkpoint, save_checkpoint
 from amc.train.data import FrameSource
@@ -197,6 +198,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = False, overwr
     distributed = _setup_distributed()
     rank, world = _dist()
     device = _device()
+    if device.type == "cuda":  # a resumed run equals an uninterrupted one, on the GPU too
+        reproducible_cuda()
     out = Path(cfg.out_dir)
     if rank == 0:
         _prepare_run_dir(out, resume, overwrite)

@@ -35,10 +35,11 @@ def randomise(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 
 
 def make_checkpoint(path: Path, preset_name: str = "a4", frame_length: int = 128,
-                    classes: list[str] | None = None, dataset: str = "", seed: int = 0) -> Path:
-    """An untrained amc checkpoint (randomised as above) with the full self-description."""
+                    classes: list[str] | None = None, dataset: str = "", seed: int = 0, **model: object) -> Path:
+    """An untrained amc checkpoint (randomised as above) with the full self-description; `model`
+    overrides ModelConfig fields of the preset (e.g. rnn="gru")."""
     classes = list(classes or RML2016_CLASSES)
-    cfg, tcfg = preset(preset_name, **TINY)
+    cfg, tcfg = preset(preset_name, **{**TINY, **model})
     cfg = dataclasses.replace(cfg, num_classes=len(classes), frame_length=frame_length)
     torch.manual_seed(seed)
     model = randomise(build_model(cfg), seed)

@@ -10,7 +10,7 @@ import pytest
 
 from amc.config import RML2016_CLASSES
 from amc.export import ExportError, export
-from amc.export.triton import config_pbtxt
+from amc.export.triton import config_pbtxt, trt_accelerator
 from amc.runtime import Engine
 from amc.runtime.artifact import read_metadata
 from tests.export.test_export import NO_TRT
@@ -54,11 +54,25 @@ def test_repository_layout_and_config(trained_run: Path, tmp_path: Path) -> None
 
 
 def test_fp16_repository_enables_tensorrt_accelerator(trained_run: Path, tmp_path: Path) -> None:
-    r = export(trained_run, fmt="triton", precision="fp16", out=tmp_path / "repo16", simplify=False)
+    r = export(trained_run, fmt="triton", precision="fp16", out=tmp_path / "repo16", simplify=False, max_batch=128)
     cfg = parse((r.path / "amc/config.pbtxt").read_text())
     (acc,) = cfg.optimization.execution_accelerators.gpu_execution_accelerator
-    assert acc.name == "tensorrt" and acc.parameters["precision_mode"] == "FP16"
+    assert acc.name == "tensorrt"
+    # the graph is already float16: precision_mode FP16 (trt_fp16_enable) would hand TensorRT the float32
+    # regions too, so the accelerator is left at its default and follows the graph's types
+    assert "precision_mode" not in acc.parameters
+    assert (acc.parameters["trt_profile_min_shapes"], acc.parameters["trt_profile_opt_shapes"],
+            acc.parameters["trt_profile_max_shapes"]) == ("iq:1x2x128", "iq:64x2x128", "iq:128x2x128")
+    assert acc.parameters["trt_engine_cache_enable"] == "1" and acc.parameters["trt_engine_cache_path"]
     assert r.metadata["precision"] == "fp16" and r.metadata["format"] == "triton"
+
+
+def test_int8_repository_asks_for_int8() -> None:
+    meta = {"classes": ["A", "B"], "frame_length": 1024}
+    (acc,) = parse(config_pbtxt(meta, "onnxruntime_onnx", 8, accelerator=trt_accelerator(meta, "int8", 8))
+                   ).optimization.execution_accelerators.gpu_execution_accelerator
+    assert acc.parameters["precision_mode"] == "INT8" and acc.parameters["trt_profile_max_shapes"] == "iq:8x2x1024"
+    assert trt_accelerator(meta, "fp32", 8) is None and trt_accelerator(meta, "int8-dynamic", 8) is None
 
 
 def test_config_text_variants() -> None:
@@ -72,7 +86,7 @@ def test_config_text_variants() -> None:
     assert outs == {"logits": [3], "probs": [3], "eta": [1], "snr_db": [1], "denoised": [2, 1024]}
     assert list(cfg.dynamic_batching.preferred_batch_size) == [4, 8] and cfg.instance_group[0].count == 2
     # the TensorRT accelerator is an ONNX Runtime option only
-    text = config_pbtxt(meta, "tensorrt_plan", 8, gpu_accelerator="FP16")
+    text = config_pbtxt(meta, "tensorrt_plan", 8, accelerator=trt_accelerator(meta, "fp16", 8))
     assert "execution_accelerators" not in text and re.search(r"max_batch_size: 8\n", text)
 
 
