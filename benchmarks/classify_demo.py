@@ -8,7 +8,10 @@
 3. ``amc classify`` on it (the CLI, as a user runs it), writing docs/classify.png and results/classify_demo.json
    (the summary, segments, truth and per-window accuracy).
 
-    python benchmarks/classify_demo.py [--work runs/classify_demo] [--epochs 16]
+    python benchmarks/classify_demo.py [--work runs/classify_demo] [--model packaged | train] [--epochs 16]
+
+``--model packaged`` (the default) classifies with amc's packaged default model (11 classes, no training:
+seconds), as `amc classify` does without --model; ``--model train`` trains the 5-class model of step 1.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ PLAN = [("QPSK", 40000), (None, 20000), ("GFSK", 40000), ("WBFM", 50000), ("BPSK
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "classify_demo")
+    ap.add_argument("--model", choices=["packaged", "train"], default="packaged")
     ap.add_argument("--epochs", type=int, default=16)
     ap.add_argument("--frames", type=int, default=300, help="frames per (class, SNR)")
     args = ap.parse_args(argv)
@@ -44,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     model = work / "model.onnx"
-    if not model.exists():
+    if args.model == "train" and not model.exists():
         synth_to_file(SynthConfig(classes=CLASSES, snrs=[-20.0, -10.0, 0.0, 10.0, 20.0],
                                   frames_per_class_snr=args.frames, seed=7), work / "data.h5")
         m, t = preset("a4", data=str(work / "data.h5"), out_dir=str(work / "run"), epochs=args.epochs, batch_size=128,
@@ -56,11 +60,12 @@ def main(argv: list[str] | None = None) -> None:
                        interferers=[("AM-DSB", -200e3, 6.0)], seed=11)
     meta = write_sigmf(work / "capture", x, 1e6, "ci16_le", center_freq=915e6)
     fig = ROOT / "docs" / "classify.png"
-    cmd = [sys.executable, "-m", "amc", "classify", str(meta), "--model", str(model), "--center-offset", "250e3",
+    use = ["--model", str(model)] if args.model == "train" else []  # none: the packaged default model
+    cmd = [sys.executable, "-m", "amc", "classify", str(meta), *use, "--center-offset", "250e3",
            "--min-windows", "3", "--plot", str(fig), "--rows", str(work / "windows.jsonl"), "--overwrite",
            "--no-progress"]
-    shown = ["amc", "classify", "capture.sigmf-meta", "--model", "model.onnx", "--center-offset", "250e3",
-             "--min-windows", "3", "--plot", "docs/classify.png", "--rows", "windows.jsonl"]
+    shown = ["amc", "classify", "capture.sigmf-meta", *(["--model", "model.onnx"] if use else []), "--center-offset",
+             "250e3", "--min-windows", "3", "--plot", "docs/classify.png", "--rows", "windows.jsonl"]
     res = subprocess.run(cmd, capture_output=True, text=True, env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"})
     print("$ " + " ".join(shown))
     print(res.stdout, res.stderr)
@@ -73,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         inner = [w["label"] for w in rows if tr.start + 640 <= w["sample_start"] <= tr.start + tr.count - 1280]
         right.append({"label": tr.label, "windows": len(inner),
                       "window_accuracy": sum(lab == tr.label for lab in inner) / max(len(inner), 1)})
-    out = {"command": " ".join(shown), "stdout": res.stdout, "truth": [t.__dict__ for t in truth],
+    out = {"command": " ".join(shown), "model": args.model, "stdout": res.stdout, "truth": [t.__dict__ for t in truth],
            "segments": r["segments"], "per_segment_window_accuracy": right, "speed": r["speed"]}
     (ROOT / "results").mkdir(exist_ok=True)
     (ROOT / "results" / "classify_demo.json").write_text(json.dumps(out, indent=2) + "\n")

@@ -8,7 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-from amc.cli.common import UsageError, console, markdown_table, refuse_existing, say, table, user_errors, write_json
+from amc.cli.common import (
+    UsageError,
+    console,
+    markdown_table,
+    refuse_existing,
+    say,
+    say_wrapped,
+    table,
+    user_errors,
+    write_json,
+)
 from amc.cli.options import with_config_options
 from amc.config import SynthConfig
 
@@ -115,9 +125,9 @@ def info_cmd(
         if json_out == "-":
             return
     snrs, counts = d["snrs"], d["counts"]
-    say(f"{d['path']}: {d['frames']} frames, L={d['frame_length']}, {len(d['classes'])} classes, "
-        f"{len(snrs)} SNRs ({min(snrs):g}..{max(snrs):g} dB), clean frames: {'yes' if d['has_clean'] else 'no'}, "
-        f"fingerprint {d['fingerprint']}")
+    say_wrapped(f"{d['path']}: {d['frames']} frames, L={d['frame_length']}, {len(d['classes'])} classes, "
+                f"{len(snrs)} SNRs ({min(snrs):g}..{max(snrs):g} dB), clean frames: "
+                f"{'yes' if d['has_clean'] else 'no'}, fingerprint {d['fingerprint']}")
     if full:
         columns = ["SNR (dB)", *d["classes"]]
         rows = [[f"{s:g}", *[str(counts[c][j]) for c in range(len(d["classes"]))]] for j, s in enumerate(snrs)]

@@ -86,7 +86,7 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 def compare_cmd(
     runs: Annotated[list[Path], typer.Argument(
-        metavar="RUN...", help="Run directories; deltas are against the first.")],
+        metavar="RUN", help="Run directories; deltas are against the first.")],
     markdown: Annotated[bool, typer.Option(help="Print a Markdown table (same columns).")] = False,
     json_out: Annotated[str | None, typer.Option("--json", metavar="PATH",
                                                  help="Write the rows as JSON ('-': stdout).")] = None,
