@@ -175,6 +175,8 @@ class SynthConfig:
             raise ConfigError(f"--classes names {', '.join(dup)} more than once; give each class once")
         if self.frames_per_class_snr <= 0:
             raise ConfigError(f"frames_per_class_snr (--frames) must be > 0, got {self.frames_per_class_snr}")
+        if self.seed < 0:
+            raise ConfigError(f"seed (--seed) must be >= 0, got {self.seed}")
         if not self.snrs:
             raise ConfigError("snrs (--snrs) must not be empty")
         if not all(math.isfinite(s) for s in self.snrs) or len(set(self.snrs)) != len(self.snrs):

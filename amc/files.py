@@ -9,12 +9,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def writable_dir(directory: Path) -> bool:
+    """Whether a file can be created in `directory` (tried, not guessed from permission bits: root, /proc)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".amc-probe.", dir=directory)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(tmp)
+    return True
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success fsync and rename it into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as e:  # name the path the user gave, not the temp file
+        raise OSError(e.errno, f"cannot write {path} ({e.strerror or e}); choose another path") from e
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)

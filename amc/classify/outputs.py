@@ -111,6 +111,8 @@ def annotations_target(rec: Recording, explicit: str | None) -> tuple[Path, str]
         p = Path(explicit)
         if not p.name.endswith(".sigmf-meta"):
             raise SourceError(f"--annotations {explicit}: SigMF metadata files end in .sigmf-meta")
+        if rec.meta_path is not None and p.resolve() == rec.meta_path.resolve():
+            return rec.meta_path, "update"  # the recording's own metadata: add to it, never replace it
         return p, "meta-only"
     if rec.kind == "sigmf":
         assert rec.meta_path is not None

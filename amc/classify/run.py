@@ -56,6 +56,7 @@ class ClassifySettings:
     threads: int | None = None  # engine CPU threads
     progress: bool = True  # progress bar on stderr
     overwrite: bool = False  # replace existing output files
+    json: str | None = None  # the CLI's --json target (written by the CLI; checked here against the others)
     chunk: int = 1 << 16  # input samples per read
 
     def check(self) -> None:
@@ -69,6 +70,18 @@ class ClassifySettings:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
         if not math.isfinite(self.center_offset):
             raise ConfigError(f"--center-offset must be a finite number of Hz, got {self.center_offset}")
+        for name, v in (("--center-freq", self.center_freq), ("--min-snr", self.min_snr)):
+            if v is not None and not math.isfinite(v):
+                raise ConfigError(f"{name} must be a finite number, got {v}")
+        if self.sample_rate is not None and not (math.isfinite(self.sample_rate) and self.sample_rate > 0):
+            raise ConfigError(f"--sample-rate must be a positive number of Hz, got {self.sample_rate}")
+        outs = [(o, p) for o, p in (("--rows", self.rows), ("--plot", self.plot), ("--annotations", self.annotations),
+                                    ("--json", self.json)) if p]
+        for i, (o1, p1) in enumerate(outs):
+            for o2, p2 in outs[i + 1:]:
+                same = p1 == p2 if "-" in (p1, p2) else Path(p1).resolve() == Path(p2).resolve()
+                if same:
+                    raise ConfigError(f"{o1} and {o2} both write to {p1}; give each its own path")
         for name, v in (("--model-rate", self.model_rate), ("--bandwidth", self.bandwidth)):
             if v is not None and not (math.isfinite(v) and v > 0):
                 raise ConfigError(f"{name} must be a positive number of Hz, got {v}")

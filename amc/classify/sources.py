@@ -190,9 +190,17 @@ def open_source(path: str | os.PathLike[str], fmt: str | None = None, sample_rat
         return Recording(name="stdin", kind="stdin", fmt=SampleFormat.parse(fmt, "--format: "),
                          sample_rate=float(sample_rate), center_freq=center_freq, n_samples=None, stream=src)
     p = Path(path)
+    if p.is_dir():
+        raise SourceError(f"{path}: a directory; give a SigMF recording, a raw IQ file or '-' for stdin")
     meta = sigmf_meta_path(p)
     if meta is not None:
-        return _open_sigmf(meta, fmt, sample_rate, center_freq)
+        try:
+            return _open_sigmf(meta, fmt, sample_rate, center_freq)
+        except SourceError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError) as e:  # a field of the wrong type or shape
+            raise SourceError(f"{meta}: malformed SigMF metadata ({type(e).__name__}: {e}); check it with "
+                              "sigmf_validate") from None
     if p.name.lower().endswith((".sigmf", ".sigmf.gz", ".sigmf.xz", ".sigmf.zip")) and p.is_file():
         raise SourceError(f"{p}: a SigMF archive; extract it first (tar xf {p.name}) and classify the "
                           ".sigmf-meta it holds (amc reads recordings by chunk, which an archive does not allow)")

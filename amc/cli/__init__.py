@@ -17,7 +17,12 @@ import typer
 
 import amc
 from amc.cli import classify, data, evaluate, export, quickstart, serve, train
-from amc.cli.common import broken_pipe, say
+from amc.cli.common import broken_pipe, err_console, say
+
+try:  # Typer >= 0.20 carries its own copy of click; older ones use click itself
+    from typer._click import exceptions as _click_errors
+except ImportError:  # pragma: no cover - depends on the installed Typer
+    from click import exceptions as _click_errors  # type: ignore[no-redef]
 
 
 def _usage_name(self: typer.core.TyperArgument) -> str:
@@ -70,10 +75,28 @@ def tune_malloc() -> bool:
         return False
 
 
+def _fail(message: str) -> None:
+    """`error: message` on stderr and exit 2, outside any click context (`error()` raises typer.Exit)."""
+    err_console.print(f"error: {message.splitlines()[0]}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
 def main() -> None:
     """The `amc` entry point (also `python -m amc`)."""
     tune_malloc()
     try:
-        app(prog_name="amc")
+        code = app(prog_name="amc", standalone_mode=False)
     except BrokenPipeError:  # a plain write (JSON on stdout) to a reader that went away
         broken_pipe()
+    except _click_errors.NoArgsIsHelpError as e:  # `amc data`: the group's help, as before
+        e.show()
+        sys.exit(2)
+    except _click_errors.UsageError as e:  # a mistyped option or value: one line, like every other input error
+        path = e.ctx.command_path if e.ctx is not None else "amc"
+        _fail(f"{e.format_message().replace('Value error, ', '').rstrip('.')}; see `{path} --help`")
+    except _click_errors.ClickException as e:
+        _fail(e.format_message())
+    except typer.Abort:  # Ctrl-C outside a command's own handling
+        sys.exit(130)
+    else:
+        sys.exit(code if isinstance(code, int) else 0)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from amc.cli.common import console, err_console, say_wrapped, table, user_errors, write_json
+from amc.cli.common import check_output, console, err_console, say_wrapped, table, user_errors, write_json
 from amc.cli.options import one_of
 from amc.runtime import PROVIDERS
 
@@ -66,6 +66,10 @@ def classify_cmd(
     """Classify a recording or live stream window by window: segments, SigMF annotations, a picture."""
     from amc.classify import ClassifySettings, classify
 
+    rec = Path(input)
+    base = rec.with_suffix("") if rec.suffix in (".sigmf-meta", ".sigmf-data") else rec
+    pair = [Path(f"{base}.sigmf-meta"), Path(f"{base}.sigmf-data")]  # either half of a SigMF recording
+    check_output(json_out, "--json", [input, model, *pair], overwrite, json_report=True)
     if model is None:
         from amc.pretrained import default_model
 
@@ -75,7 +79,7 @@ def classify_cmd(
         center_freq=center_freq, center_offset=center_offset, bandwidth=bandwidth, model_rate=model_rate, hop=hop,
         batch_size=batch_size, min_prob=min_prob, min_snr=min_snr, min_windows=min_windows, rows=rows,
         annotate=annotate, annotations=annotations, plot=str(plot) if plot else None, provider=provider,
-        threads=threads, progress=progress, overwrite=overwrite))
+        threads=threads, progress=progress, overwrite=overwrite, json=json_out))
     out = err_console if rows == "-" or json_out == "-" else console
     if json_out:
         write_json(json_out, result)

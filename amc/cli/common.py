@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from amc.config import AmcError
-from amc.files import atomic_path
+from amc.files import atomic_path, writable_dir
 
 PIPE_WIDTH = 10_000  # output that is not a terminal is never cut or wrapped to fit a width
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (`amc ... | head`)
@@ -108,6 +108,42 @@ def jsonable(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return jsonable(obj.tolist())
     return obj
+
+
+def check_output(target: str | Path | None, option: str, inputs: Sequence[str | Path | None] = (),
+                 overwrite: bool | None = None, json_report: bool = False) -> None:
+    """Refuse an output path before any work starts: one of the command's inputs (whatever --overwrite says),
+    a directory, an existing file (without --overwrite; None: the command has no --overwrite; with
+    `json_report`, an earlier JSON report may be replaced: it is what the option writes), or a place that
+    cannot be written."""
+    if target is None or str(target) == "-":
+        return
+    path = Path(target)
+    for given in inputs:
+        if given is not None and str(given) != "-" and Path(given).exists() and path.exists() \
+                and os.path.samefile(path, given):
+            raise UsageError(f"{option} {path} is an input of this command; choose another path")
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a directory; give a file path")
+    if path.exists() and not overwrite and not (json_report and _is_json(path)):
+        fix = "pass --overwrite or choose another path" if overwrite is False else "choose another path"
+        raise FileExistsError(f"{option} {path} exists; {fix}")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not writable_dir(parent):
+        raise UsageError(f"{option} {path}: {parent} is not a writable directory; choose another path")
+
+
+def _is_json(path: Path) -> bool:
+    """An earlier `--json` output (small and parseable): replacing it loses nothing the command cannot redo."""
+    try:
+        if path.stat().st_size > 256 << 20:
+            return False
+        json.loads(path.read_text())
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def write_json(target: str | Path, obj: Any) -> None:

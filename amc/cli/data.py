@@ -10,6 +10,7 @@ import typer
 
 from amc.cli.common import (
     UsageError,
+    check_output,
     console,
     markdown_table,
     refuse_existing,
@@ -119,6 +120,7 @@ def info_cmd(
     """Classes, SNR grid, counts per class and SNR, frame length, clean-frame presence."""
     from amc.data.build import describe
 
+    check_output(json_out, "--json", [path], json_report=True)
     d = describe(path)
     if json_out:
         write_json(json_out, d)

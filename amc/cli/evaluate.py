@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import click
 import typer
 
-from amc.cli.common import EXIT_BROKEN_PIPE, console, err_console, say, table, user_errors, write_json
+from amc.cli.common import EXIT_BROKEN_PIPE, check_output, console, err_console, say, table, user_errors, write_json
 from amc.cli.options import one_of
 from amc.runtime import PROVIDERS
 
@@ -80,6 +80,7 @@ def eval_engine_cmd(
     from amc.eval.report import BAND_COLUMNS, BAND_TITLE, SNR_COLUMNS, band_rows, headline, snr_rows, wrapped
 
     report_dir = out or legacy_report
+    check_output(json_out, "--json", [model, data, run], overwrite, json_report=True)
     r = evaluate_engine(EvalSettings(model=str(model), data=str(data) if data else None, run=str(run) if run else None,
                                      split=split, provider=provider, tolerance_pp=tolerance_pp,
                                      report_dir=str(report_dir) if report_dir else None, overwrite=overwrite,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from amc.cli.common import console, say, table, user_errors, write_json
+from amc.cli.common import check_output, console, say, table, user_errors, write_json
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +30,7 @@ def quickstart_cmd(
     """data -> train -> export -> eval-engine -> bench on a small embedded default (minutes on a CPU)."""
     from amc.train.threads import passive_wait
 
+    check_output(json_out, "--json", [], overwrite, json_report=True)
     passive_wait()  # idle OpenMP threads sleep instead of spinning: must happen before torch loads
     from amc.quickstart import QuickstartConfig, quickstart
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from amc.cli.common import UsageError, console, say, user_errors, write_json
+from amc.cli.common import UsageError, check_output, console, say, user_errors, write_json
 from amc.cli.options import one_of
 from amc.runtime import PROVIDERS
 
@@ -68,6 +68,7 @@ def bench_cmd(
     """Latency p50/p90/p99 and frames/s per batch size (optionally against torch eager)."""
     from amc.serve.bench import bench, print_bench
 
+    check_output(json_out, "--json", [model, compare_torch], json_report=True)
     result = bench(model, batches=batch_sizes(batch), seconds=seconds, compare_torch=compare_torch,
                    threads=threads, provider=provider, progress=progress)
     if json_out:

@@ -8,7 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-from amc.cli.common import UsageError, console, err_console, markdown_table, say, table, user_errors, write_json
+from amc.cli.common import (
+    UsageError,
+    check_output,
+    console,
+    err_console,
+    markdown_table,
+    say,
+    table,
+    user_errors,
+    write_json,
+)
 from amc.cli.options import one_of, show, with_config_options
 from amc.config import PRESETS, ModelConfig, TrainConfig, preset, to_dict
 
@@ -94,6 +104,7 @@ def compare_cmd(
     """The ablation table: best val_acc (epoch), band means, deltas against the first run."""
     from amc.eval.compare import compare_runs, table_rows
 
+    check_output(json_out, "--json", list(runs), json_report=True)
     rows = compare_runs(runs)
     if json_out:
         write_json(json_out, rows)

@@ -141,7 +141,13 @@ def evaluate_engine(cfg: EvalSettings) -> dict[str, Any]:
     (``passed``, ``exit_code``: 0 pass, 1 drift). Raises AmcError for anything the user must fix."""
     choice("split", cfg.split, SPLITS)
     out = Path(cfg.report_dir) if cfg.report_dir else None
-    if out is not None and out.exists() and not cfg.overwrite and (not out.is_dir() or any(out.iterdir())):
+    if out is not None and out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file; the report is a directory (report.json, report.md, "
+                              "per_snr.png): choose another path")
+    if out is not None and any((out / name).exists() for name in ("best.pt", "last.pt", "config.json")):
+        raise FileExistsError(f"--out {out} is a training run directory; write the report elsewhere (e.g. "
+                              f"{out / 'eval'})")
+    if out is not None and out.exists() and not cfg.overwrite and any(out.iterdir()):
         raise FileExistsError(f"{out} exists; pass --overwrite to replace the report there")
     engine = Engine.load(cfg.model, provider=cfg.provider)
     meta = engine.metadata

@@ -44,6 +44,7 @@ from amc.config import CLASS_SETS, SynthConfig
 from amc.data.io import DataError, open_dataset
 from amc.data.split import split_from_identity
 from amc.data.synth import synthesize
+from amc.export.errors import ExportError
 from amc.stats import paired_by_snr
 
 
@@ -89,6 +90,9 @@ def _split(ckpt: dict[str, Any], data: str | Path | None) -> tuple[Any, Any, lis
     try:
         ds = open_dataset(path)
     except DataError as e:
+        if data:  # the user named it: a typo must not silently turn into synthetic frames
+            raise ExportError(f"--data {data}: {str(e).split(';')[0]}; give the training dataset or leave --data "
+                              "out") from None
         return None, None, [f"dataset unavailable ({str(e).split(';')[0]})"]
     if ds.frame_length != int(ckpt["frame_length"]):
         ds.close()
