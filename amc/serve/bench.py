@@ -114,8 +114,9 @@ def print_bench(result: dict[str, Any], console: Any = None) -> None:
     console = console or Console()
     threads = result["threads"] if result["threads"] else f"default ({result['cpu_count']} CPUs)"
     speed = {s["batch"]: s["x"] for s in result.get("speedup") or []}
-    console.print(f"{result['model']}: {result['backend']} {result['precision']}, L={result['frame_length']}, "
-                  f"threads {threads}, {result['seconds']:g} s per batch size (warm-up excluded)",
+    console.print(f"{result['model']}: {result['backend']} {result['precision']}, L={result['frame_length']}",
+                  markup=False, highlight=False, soft_wrap=True)
+    console.print(f"threads {threads}, {result['seconds']:g} s per batch size (warm-up excluded)",
                   markup=False, highlight=False, soft_wrap=True)
     where = ", ".join(result.get("providers") or []) or result.get("device", "")
     for line in ([f"runs on: {where}"] if where else []) + [f"note: {n}" for n in result.get("notes", [])]:
