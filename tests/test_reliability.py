@@ -176,3 +176,7 @@ def test_checkpoint_carrying_code_is_refused(tmp_path, monkeypatch):
     torch.save({"weights": torch.zeros(2)}, other)
     with pytest.raises(ck.CheckpointError, match="not an amc checkpoint"):
         ck.load_checkpoint(other)
+    dataset = tmp_path / "d.h5"  # a hurried `amc export data.h5`: said plainly, not as a security refusal
+    dataset.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    with pytest.raises(ck.CheckpointError, match="not a PyTorch checkpoint"):
+        ck.load_checkpoint(dataset)

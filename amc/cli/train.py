@@ -83,7 +83,7 @@ def train_cmd(
         err_console.print(f"{e}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
     if s:
-        bands = ", ".join(f"{b} {v:.4f}" for b, v in s["bands"].items())
+        bands = ", ".join(f"{b} {v:.4f}" if v == v else f"{b} -" for b, v in s["bands"].items())  # NaN: no SNR
         say(f"best val_acc {s['best_val_acc']:.4f} at epoch {s['best_epoch']} ({bands}); run in {cfg.out_dir}")
 
 

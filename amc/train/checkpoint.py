@@ -41,6 +41,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint; give a run directory or its best.pt / last.pt")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic != b"PK\x03\x04":  # torch.save writes a zip archive; anything else is not a checkpoint at all
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (not a torch.save file); give a run directory "
+                              "or its best.pt / last.pt")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
