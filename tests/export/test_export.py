@@ -101,8 +101,15 @@ def test_trained_run_metadata_and_parity(trained_run: Path, tmp_path: Path) -> N
 def test_data_option_and_synthetic_fallback(trained_run: Path, tmp_path: Path) -> None:
     r = export(trained_run, out=tmp_path / "a.onnx", data=trained_run.parent / "d.h5", simplify=False)
     assert "val split" in r.parity["source"]
-    r = export(trained_run, out=tmp_path / "b.onnx", data=tmp_path / "nope.h5", simplify=False)
-    assert "synthetic" in r.parity["source"] and any("nope.h5" in n for n in r.notes)
+    # a --data the user named but mistyped is an error, never a silent switch to synthetic frames
+    with pytest.raises(ExportError, match=r"--data .*nope\.h5: .*no such file"):
+        export(trained_run, out=tmp_path / "b.onnx", data=tmp_path / "nope.h5", simplify=False)
+    assert not (tmp_path / "b.onnx").exists()
+
+
+def test_synthetic_fallback_when_the_run_dataset_is_gone(tiny_checkpoints: dict[str, Path], tmp_path: Path) -> None:
+    r = export(tiny_checkpoints["cldnn"], out=tmp_path / "c.onnx", simplify=False)
+    assert "synthetic" in r.parity["source"] and any("missing.h5" in n for n in r.notes)
 
 
 def _perturb(monkeypatch: pytest.MonkeyPatch) -> None:

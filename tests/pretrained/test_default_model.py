@@ -6,10 +6,10 @@ import hashlib
 
 import numpy as np
 import pytest
+from scipy.stats import binomtest
 
 from amc.config import AmcError, SynthConfig
 from amc.data.synth import synthesize
-from amc.metrics import wilson_interval
 from amc.pretrained import card, default_model
 from amc.runtime import Engine
 
@@ -23,21 +23,28 @@ def test_packaged_model_matches_its_card():
     assert engine.frame_length == c["frame_length"] == 128
 
 
+def inside(rate: float) -> float:
+    """A card's 1.000 was measured on a few thousand frames: as a true rate it is below 1 - 1/4000."""
+    return min(max(rate, 2.5e-4), 1 - 2.5e-4)
+
+
 def test_high_snr_accuracy_is_what_the_card_states():
     """Fresh frames (a seed neither training nor the card used): the card's high-band accuracy must lie in
-    the 99.9 % Wilson interval of the accuracy measured here, overall and per class."""
+    what the frames measured here allow (exact binomial test at 0.1 %), overall and per class."""
     c = card()
     cfg = SynthConfig(snrs=[10.0, 12.0, 14.0, 16.0, 18.0], frames_per_class_snr=30,
                       seed=c["evaluation"]["data"]["seed"] + 7)
     r = synthesize(cfg)
     pred = Engine.load(default_model(), threads=1).run(r.x)["logits"].argmax(1)
     right = pred == r.labels
-    lo, hi = wilson_interval(int(right.sum()), len(right), z=3.29)
-    assert lo <= c["evaluation"]["bands"]["high"] <= hi, (right.mean(), c["evaluation"]["bands"]["high"])
+    # exact two-sided binomial tests at 0.1 % each (a Wilson interval misjudges rates near 1: 149 of 150
+    # right is what a 0.999-accurate class gives one time in seven)
+    p = binomtest(int(right.sum()), len(right), inside(c["evaluation"]["bands"]["high"])).pvalue
+    assert p > 1e-3, (right.mean(), c["evaluation"]["bands"]["high"], p)
     for i, name in enumerate(r.classes):  # per class too: 150 frames each
         k = r.labels == i
-        lo, hi = wilson_interval(int(right[k].sum()), int(k.sum()), z=3.29)
-        assert lo <= c["evaluation"]["per_class_high"][name] <= hi, name
+        p = binomtest(int(right[k].sum()), int(k.sum()), inside(c["evaluation"]["per_class_high"][name])).pvalue
+        assert p > 1e-3, (name, right[k].mean(), c["evaluation"]["per_class_high"][name], p)
     assert right.mean() > 1.5 / len(r.classes)  # and it is a classifier, not chance
 
 
