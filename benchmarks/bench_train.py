@@ -3,8 +3,10 @@
 Speed-up (the default): `amc train` of the a4 preset (default width, batch 256) on one small
 synthetic dataset, run as separate processes, interleaved over repeats so that load from other jobs
 hits every variant alike: the base commit (a `git worktree` of --base) with one thread and with its
-default threads, and this tree with --threads 1 and --threads 2. The figure is the loop's own
-samples/s of the second epoch (warm, evaluation excluded); the ratios are of medians.
+default threads, and this tree with --threads 1, --threads 2 (the default) and as two data-parallel
+processes of one thread each (`torchrun --standalone --nproc-per-node 2 -m amc train --threads 1
+--batch-size 128`: the same 256 frames per optimiser step). The figure is the loop's own samples/s
+of the second epoch (warm, evaluation excluded; all ranks together); the ratios are of medians.
 
 Mixup: step-time ratio of a4 with cls-only mixup (prob 0.5, the recipe) and with all-losses mixup
 against a4 without mixup, in this process (target for cls-only: <= 1.35x). --presets adds samples/s
@@ -42,6 +44,7 @@ def make_step(name: str, length: int, classes: int, **train_kw):
     model_cfg.num_classes, model_cfg.frame_length = classes, length
     torch.manual_seed(0)
     model = build_model(model_cfg)
+    model.channels_last = True  # as `amc train` on a CPU (amc.models.layout)
     return TrainStep(model, cfg), cfg, torch.optim.AdamW(model.parameters(), lr=1e-3)
 
 
@@ -69,9 +72,12 @@ BASE = "5406e9f"  # main before issue 18 (the generator variety, threads and thi
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def train_rate(root: Path, data: Path, out: Path, env: dict[str, str], args: list[str], frames: int) -> float:
-    """samples/s of the second epoch of `amc train` (a4) run from the source tree `root`."""
-    cmd = [sys.executable, "-m", "amc", "train", "--data", str(data), "--out-dir", str(out), "--epochs", "2",
+def train_rate(root: Path, data: Path, out: Path, env: dict[str, str], args: list[str], frames: int,
+               procs: int = 1) -> float:
+    """samples/s of the second epoch of `amc train` (a4) run from the source tree `root` (procs > 1: torchrun)."""
+    launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}", "-m", "amc"]
+              if procs > 1 else [sys.executable, "-m", "amc"])
+    cmd = [*launch, "train", "--data", str(data), "--out-dir", str(out), "--epochs", "2",
            "--max-frames", str(frames), "--no-progress", "--overwrite", *args]
     clean = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")}
     run = subprocess.run(cmd, cwd=root, env={**clean, "PYTHONPATH": str(root), **env}, capture_output=True, text=True)
@@ -91,15 +97,16 @@ def speedup(base: str, repeats: int, frames: int) -> dict:
         per = max(4, -(-frames // (11 * 20 * 0.7)) + 1)  # enough frames that the train split holds `frames`
         synth_to_file(SynthConfig(frames_per_class_snr=int(per), seed=0).validate(), data)
         variants = {
-            "base_1_thread": (tree, {"OMP_NUM_THREADS": "1"}, []),
-            "base_default": (tree, {}, []),  # torch's default: one thread per core, OpenMP spin-waits
-            "new_threads_1": (ROOT, {}, ["--threads", "1"]),
-            "new_threads_2": (ROOT, {}, ["--threads", "2"]),
+            "base_1_thread": (tree, {"OMP_NUM_THREADS": "1"}, [], 1),
+            "base_default": (tree, {}, [], 1),  # torch's default: one thread per core, OpenMP spin-waits
+            "new_threads_1": (ROOT, {}, ["--threads", "1"], 1),
+            "new_threads_2": (ROOT, {}, ["--threads", "2"], 1),
+            "new_ddp_2x1": (ROOT, {}, ["--threads", "1", "--batch-size", "128"], 2),
         }
         rates: dict[str, list[float]] = {k: [] for k in variants}
         for rep in range(repeats):
-            for k, (root, env, extra) in variants.items():
-                rates[k].append(train_rate(root, data, tmp / k, env, extra, frames))
+            for k, (root, env, extra, procs) in variants.items():
+                rates[k].append(train_rate(root, data, tmp / k, env, extra, frames, procs))
                 print(f"  repeat {rep + 1}/{repeats} {k:15s} {rates[k][-1]:7.0f} samples/s", flush=True)
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
@@ -108,7 +115,10 @@ def speedup(base: str, repeats: int, frames: int) -> dict:
     return {"base": base, "frames_per_epoch": frames, "repeats": repeats, "samples_per_s": rates,
             "median": med, "ratio_vs_base_1_thread": med["new_threads_2"] / med["base_1_thread"],
             "ratio_vs_base_default": med["new_threads_2"] / med["base_default"],
-            "target_met": med["new_threads_2"] / med["base_1_thread"] >= 2.0}
+            "ddp_ratio_vs_base_1_thread": med["new_ddp_2x1"] / med["base_1_thread"],
+            "ddp_ratio_vs_base_default": med["new_ddp_2x1"] / med["base_default"],
+            "threads_1_ratio_vs_base_1_thread": med["new_threads_1"] / med["base_1_thread"],
+            "target_met": max(med["new_threads_2"], med["new_ddp_2x1"]) / med["base_1_thread"] >= 2.0}
 
 
 def main() -> None:
@@ -118,7 +128,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of each comparison")
     p.add_argument("--out", type=Path, default=Path("results/bench_train.json"))
     p.add_argument("--base", default=BASE, help="commit to compare against (default: main before issue 18)")
-    p.add_argument("--frames", type=int, default=2304, help="training frames per epoch of the speed-up runs")
+    p.add_argument("--frames", type=int, default=6144, help="training frames per epoch of the speed-up runs")
     p.add_argument("--presets", action="store_true", help="also samples/s per preset at L=128 and L=1024")
     p.add_argument("--no-speedup", action="store_true", help="skip the speed-up comparison")
     args = p.parse_args()
@@ -133,10 +143,13 @@ def main() -> None:
         print(f"speed-up: a4 `amc train` of this tree against {args.base}, {args.repeats} interleaved repeats")
         sp = result["speedup"] = speedup(args.base, args.repeats, args.frames)
         m = sp["median"]
-        print(f"a4 training: base 1 thread {m['base_1_thread']:.0f}, base default {m['base_default']:.0f}, "
-              f"new --threads 1 {m['new_threads_1']:.0f}, new --threads 2 {m['new_threads_2']:.0f} samples/s; "
-              f"new (2 threads) / base (1 thread) {sp['ratio_vs_base_1_thread']:.2f}x (target >= 2: "
-              f"{'met' if sp['target_met'] else 'MISSED'}), / base default {sp['ratio_vs_base_default']:.2f}x")
+        print(f"a4 training, samples/s: base 1 thread {m['base_1_thread']:.0f}, base default "
+              f"{m['base_default']:.0f}; new --threads 1 {m['new_threads_1']:.0f}, --threads 2 "
+              f"{m['new_threads_2']:.0f}, torchrun 2 x 1 thread {m['new_ddp_2x1']:.0f}")
+        print(f"vs base 1 thread: new 1 thread {sp['threads_1_ratio_vs_base_1_thread']:.2f}x, 2 threads "
+              f"{sp['ratio_vs_base_1_thread']:.2f}x, torchrun {sp['ddp_ratio_vs_base_1_thread']:.2f}x "
+              f"(target >= 2: {'met' if sp['target_met'] else 'MISSED'}); vs base default: 2 threads "
+              f"{sp['ratio_vs_base_default']:.2f}x, torchrun {sp['ddp_ratio_vs_base_default']:.2f}x")
 
     for length, classes in ((128, 11), (1024, 24)) if args.presets else ():
         for name in ("cldnn", "a3", "a4", "a5"):

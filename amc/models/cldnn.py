@@ -51,6 +51,7 @@ from torch import Tensor, nn
 
 from amc.config import ModelConfig
 from amc.models.expert import NUM_EXPERT_FEATURES, expert_features
+from amc.models.layout import from_cl, run, to_cl
 
 INPUT_NAME = "iq"
 OUTPUT_NAMES = ["logits", "probs", "eta", "snr_db"]
@@ -138,17 +139,18 @@ class Denoiser(nn.Module):
             self.out.bias.zero_()
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, 2, L) or channels-last (B, 2, 1, L) (`amc.models.layout`) -> the same shape."""
         length, pad = _static_pad(x, 2**self.depth)
         h = F.pad(x, (0, pad)) if pad else x
-        h = self.inp(h)
+        h = run(self.inp, h)
         skips = []
         for down in self.down:
             skips.append(h)
-            h = down(h)
-        h = self.mid(h)
+            h = run(down, h)
+        h = run(self.mid, h)
         for i in reversed(range(self.depth)):
-            h = self.refine[i](F.relu(self.up[i](h)) + skips[i])
-        residual = self.out(h)
+            h = run(self.refine[i], F.relu(run(self.up[i], h)) + skips[i])
+        residual = run(self.out, h)
         if pad:
             residual = residual[..., :length]
         return x + residual
@@ -166,7 +168,7 @@ class NoiseHead(nn.Module):
         n_scalar = 2 if with_residual else 1
         self.mlp = nn.Sequential(nn.Linear(w + n_scalar, w), nn.ReLU(inplace=True), nn.Linear(w, 1))
 
-    def forward(self, x_n: Tensor, denoised: Tensor) -> Tensor:
+    def forward(self, x_n: Tensor, denoised: Tensor, channels_last: bool = False) -> Tensor:
         p = (x_n * x_n).sum(dim=1)  # |x|^2, (B, L)
         scalars = [torch.log((p * p).mean(dim=-1, keepdim=True) + 1e-6)]
         h = x_n
@@ -174,7 +176,7 @@ class NoiseHead(nn.Module):
             r = x_n - denoised
             h = torch.cat([x_n, r], dim=1)
             scalars.append(torch.log(2.0 * (r * r).mean(dim=(1, 2)).unsqueeze(-1) + 1e-6))
-        pooled = self.convs(h).mean(dim=-1)
+        pooled = run(self.convs, to_cl(h)).mean(dim=-1).flatten(1) if channels_last else self.convs(h).mean(dim=-1)
         return self.mlp(torch.cat([pooled] + scalars, dim=-1)).squeeze(-1)
 
 
@@ -216,10 +218,12 @@ class BodyBlock(nn.Module):
         self.pool = nn.MaxPool1d(pool) if pool > 1 else nn.Identity()
 
     def forward(self, h: Tensor, film: tuple[Tensor, Tensor] | None) -> Tensor:
-        h = self.bn(self.conv(h))
+        """h: (B, C, L) or channels-last (B, C, 1, L); film: per-frame (gamma, beta), each (B, C, 1)."""
+        h = run(self.bn, run(self.conv, h))
         if film is not None:
-            h = film[0] * h + film[1]
-        return self.pool(F.relu(h))
+            gamma, beta = (film[0].unsqueeze(-1), film[1].unsqueeze(-1)) if h.dim() == 4 else film
+            h = gamma * h + beta
+        return run(self.pool, F.relu(h))
 
 
 class CLDNN(nn.Module):
@@ -248,6 +252,12 @@ class CLDNN(nn.Module):
             nn.Linear(n_in, cfg.dense), nn.ReLU(inplace=True), nn.Dropout(cfg.dropout),
             nn.Linear(cfg.dense, cfg.num_classes),
         )
+        # Training on the CPU runs the conv stack on channels-last (B, C, 1, L) maps (amc.models.layout):
+        # the same modules and results, faster. Eval mode (validation, export, inference) keeps (B, C, L).
+        self.channels_last = False
+
+    def _cl(self) -> bool:
+        return self.channels_last and self.training
 
     # -- parts -------------------------------------------------------------------------------------
     @staticmethod
@@ -256,36 +266,41 @@ class CLDNN(nn.Module):
 
     def denoise(self, x_n: Tensor) -> Tensor:
         """Denoised frame (B, 2, L) at the normalised scale; x_n itself without a denoiser."""
-        return self.denoiser(x_n) if self.denoiser is not None else x_n
+        if self.denoiser is None:
+            return x_n
+        return from_cl(self.denoiser(to_cl(x_n))) if self._cl() else self.denoiser(x_n)
 
     def eta_logit(self, x_n: Tensor, denoised: Tensor) -> Tensor:
         """Logit of the noise fraction, (B,); zeros without a noise head."""
         if self.noise_head is None:
             return torch.zeros_like(x_n[:, 0, 0])
-        return self.noise_head(x_n, denoised)
+        return self.noise_head(x_n, denoised, self._cl())
 
     def estimate_eta(self, x_n: Tensor, denoised: Tensor) -> Tensor:
         """Noise fraction N / (S + N) in (0, 1), (B,); zeros without a noise head."""
         if self.noise_head is None:
             return torch.zeros_like(x_n[:, 0, 0])
-        return torch.sigmoid(self.noise_head(x_n, denoised))
+        return torch.sigmoid(self.noise_head(x_n, denoised, self._cl()))
 
     def stem_features(self, x_n: Tensor) -> Tensor:
         """Raw-path stem features (B, C, L) of a normalised frame (for feature preservation)."""
-        return self.stem(x_n)
+        return from_cl(run(self.stem, to_cl(x_n))) if self._cl() else self.stem(x_n)
 
     def classify(self, x_n: Tensor, denoised: Tensor, eta: Tensor) -> Tensor:
         """Logits (B, num_classes) from the normalised frame, its denoised version and eta."""
+        cl = self._cl()
+        raw, den = (to_cl(x_n), to_cl(denoised)) if cl else (x_n, denoised)
         if self.fuse is not None and self.stem_denoised is not None:
-            h = self.fuse(torch.cat([self.stem(x_n), self.stem_denoised(denoised)], dim=1))
+            h = run(self.fuse, torch.cat([run(self.stem, raw), run(self.stem_denoised, den)], dim=1))
         elif self.denoiser is not None:
-            h = self.stem(denoised)
+            h = run(self.stem, den)
         else:
-            h = self.stem(x_n)
+            h = run(self.stem, raw)
         films = self.film(eta) if self.film is not None else [None] * len(self.body)
         for block, film in zip(self.body, films):
             h = block(h, film)
-        seq, _ = self.rnn(h.transpose(1, 2))  # (B, T, H)
+        # (B, C, T) -> (B, T, C); from channels-last (B, C, 1, T) memory that view is already contiguous
+        seq, _ = self.rnn((h.squeeze(2) if cl else h).transpose(1, 2))  # (B, T, H)
         feats = [seq[:, -1], seq.mean(dim=1)]
         if self.expert_norm is not None:
             feats.append(self.expert_norm(expert_features(x_n).unsqueeze(-1)).squeeze(-1))
@@ -297,7 +312,7 @@ class CLDNN(nn.Module):
         if self.noise_head is None:
             zeros = torch.zeros_like(x_n[:, 0, 0])
             return ModelOutput(self.classify(x_n, denoised, zeros), zeros, zeros, denoised, zeros)
-        logit = self.noise_head(x_n, denoised)
+        logit = self.noise_head(x_n, denoised, self._cl())
         eta = torch.sigmoid(logit)
         logits = self.classify(x_n, denoised, eta)
         return ModelOutput(logits, eta, snr_db_from_logit(logit, self.snr_range_db), denoised, logit)
