@@ -35,7 +35,7 @@ def run(tmp_path_factory) -> Path:
     from amc.train.loop import train
 
     root = tmp_path_factory.mktemp("evalrun")
-    synth_to_file(SynthConfig(classes=CLASSES, snrs=SNRS, frames_per_class_snr=80, seed=3), root / "d.h5")
+    synth_to_file(SynthConfig(classes=CLASSES, snrs=SNRS, frames_per_class_snr=160, seed=3), root / "d.h5")
     m, t = preset("a4", data="d.h5", out_dir="run", epochs=8, batch_size=32, lr=3e-3, **TINY)
     here, n = os.getcwd(), torch.get_num_threads()
     os.chdir(root)

@@ -46,7 +46,7 @@ def test_training_stores_val_and_test_references_that_the_model_reproduces(run, 
             pred = decode_predictions(rec)
             # the stored predictions are what best.pt predicts now, frame by frame, in split order
             again = torch_model.run(ds.read(index, with_clean=False).x)["logits"].argmax(1)
-            assert rec["frames"] == len(index) == 4 * 3 * 12 and np.array_equal(pred, again)
+            assert rec["frames"] == len(index) == 4 * 3 * 24 and np.array_equal(pred, again)
             assert rec["index_sha256"] == ck["split"][f"{name}_sha256"] and rec["epoch"] == ck["epoch"]
             assert rec["acc"] == pytest.approx(float((pred == ds.labels[index]).mean()))
             assert summary["reference"][name]["acc"] == rec["acc"] and "predictions" not in summary["reference"][name]
