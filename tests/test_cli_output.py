@@ -172,3 +172,19 @@ def test_a_reader_that_goes_away_gives_141_not_the_drift_code(rml2018_like):
         _, err = p.communicate(timeout=120)
         assert p.returncode == 141, (args, p.returncode, err[-300:])
         assert b"Traceback" not in err
+
+
+def test_piped_tables_carry_no_padding_blanks_at_line_ends():
+    import io
+
+    from amc.cli.common import PIPE_WIDTH, AmcConsole, table
+
+    t = table(["artifact", "result"], [["data.h5", "8800 frames"], ["run/", "val_acc 0.3485 at epoch 8"]])
+    outs = {}
+    for strip in (False, True):
+        buf = io.StringIO()
+        AmcConsole(file=buf, width=PIPE_WIDTH, soft_wrap=True, no_color=True, strip_trailing=strip).print(t)
+        outs[strip] = buf.getvalue().splitlines()
+    assert any(ln.endswith(" ") for ln in outs[False])  # rich pads "8800 frames" to the column's width
+    assert not any(ln.endswith(" ") for ln in outs[True])
+    assert [ln.rstrip() for ln in outs[False]] == outs[True]  # nothing else changes

@@ -8,13 +8,14 @@ import math
 import os
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich import box
 from rich.console import Console
+from rich.segment import Segment
 from rich.table import Table
 
 from amc.config import AmcError
@@ -32,16 +33,25 @@ def broken_pipe() -> None:
 
 
 class AmcConsole(Console):
+    def __init__(self, *args: Any, strip_trailing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.strip_trailing = strip_trailing
+
     def on_broken_pipe(self) -> None:  # rich's default exits 1, amc's drift code
         self.quiet = True
         broken_pipe()
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        """Piped output: no trailing blanks (rich pads every table row to the table's width)."""
+        text = super()._render_buffer(buffer)
+        return "\n".join(line.rstrip(" ") for line in text.split("\n")) if self.strip_trailing else text
 
 
 def _console(stderr: bool) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
         return AmcConsole(stderr=stderr)
-    return AmcConsole(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True, no_color=True)
+    return AmcConsole(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True, no_color=True, strip_trailing=True)
 
 
 console = _console(stderr=False)
