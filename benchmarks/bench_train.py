@@ -39,12 +39,12 @@ from amc.train.losses import TrainStep
 from amc.train.mixup import mix
 
 
-def make_step(name: str, length: int, classes: int, **train_kw):
+def make_step(name: str, length: int, classes: int, channels_last: bool = True, **train_kw):
     model_cfg, cfg = preset(name, **train_kw)
     model_cfg.num_classes, model_cfg.frame_length = classes, length
     torch.manual_seed(0)
     model = build_model(model_cfg)
-    model.channels_last = True  # as `amc train` on a CPU (amc.models.layout)
+    model.channels_last = channels_last  # True: as `amc train` on a CPU (amc.models.layout)
     return TrainStep(model, cfg), cfg, torch.optim.AdamW(model.parameters(), lr=1e-3)
 
 
@@ -130,7 +130,8 @@ def main() -> None:
     p.add_argument("--base", default=BASE, help="commit to compare against (default: main before issue 18)")
     p.add_argument("--frames", type=int, default=6144, help="training frames per epoch of the speed-up runs")
     p.add_argument("--presets", action="store_true", help="also samples/s per preset at L=128 and L=1024")
-    p.add_argument("--no-speedup", action="store_true", help="skip the speed-up comparison")
+    p.add_argument("--no-speedup", action="store_true",
+                   help="skip the speed-up comparison (and keep the one already in --out, if any)")
     args = p.parse_args()
     torch.set_num_threads(1)  # the in-process measurements (mixup cost, presets) run on one thread
     rng = np.random.default_rng(0)
@@ -139,9 +140,15 @@ def main() -> None:
                     "load_avg_1min": os.getloadavg()[0], "presets": {}, "mixup": {}}
     print(f"torch {torch.__version__}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, batch {args.batch}")
 
+    if args.no_speedup and args.out.exists():
+        kept = json.loads(args.out.read_text()).get("speedup")
+        if kept:
+            result["speedup"] = kept
+            print(f"speed-up: kept from {args.out} (measured at load {kept.get('load_avg_1min', '?')})")
     if not args.no_speedup:
         print(f"speed-up: a4 `amc train` of this tree against {args.base}, {args.repeats} interleaved repeats")
         sp = result["speedup"] = speedup(args.base, args.repeats, args.frames)
+        sp["load_avg_1min"] = os.getloadavg()[0]
         m = sp["median"]
         print(f"a4 training, samples/s: base 1 thread {m['base_1_thread']:.0f}, base default "
               f"{m['base_default']:.0f}; new --threads 1 {m['new_threads_1']:.0f}, --threads 2 "
@@ -160,6 +167,23 @@ def main() -> None:
             sps = args.batch / t
             result["presets"][f"{name}_L{length}"] = {"samples_per_s": sps, "step_ms": 1000 * t}
             print(f"{name:6s} L={length:5d}: {sps:8.0f} samples/s ({1000 * t:.1f} ms/step)")
+
+    # the channels-last layout alone: the same a4 step (recipe: cls-only mixup) with and without it
+    steps_by_layout = {cl: make_step("a4", 128, 11, channels_last=cl) for cl in (False, True)}
+    data = batch(args.batch, 128, 11)
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(args.repeats):
+            for cl, (step, cfg, opt) in steps_by_layout.items():
+                time_steps(step, cfg, opt, *data, n=2, rng=rng)
+                times[cl].append(statistics.median(time_steps(step, cfg, opt, *data, n=args.steps, rng=rng)))
+        t_ncl, t_cl = statistics.median(times[False]), statistics.median(times[True])
+        result.setdefault("layout", {})[f"threads_{threads}"] = {
+            "step_ms_ncl": 1000 * t_ncl, "step_ms_channels_last": 1000 * t_cl, "speedup": t_ncl / t_cl}
+        print(f"a4 step, {threads} thread(s): (B, C, L) {1000 * t_ncl:.0f} ms, channels-last {1000 * t_cl:.0f} ms: "
+              f"{t_ncl / t_cl:.2f}x")
+    torch.set_num_threads(1)
 
     variants = {"no_mixup": dict(mixup_prob=0.0), "cls_only": dict(mixup_prob=0.5, mixup_cls_only=True),
                 "all_losses": dict(mixup_prob=0.5, mixup_cls_only=False)}

@@ -44,7 +44,10 @@ class AmcConsole(Console):
     def _render_buffer(self, buffer: Iterable[Segment]) -> str:
         """Piped output: no trailing blanks (rich pads every table row to the table's width)."""
         text = super()._render_buffer(buffer)
-        return "\n".join(line.rstrip(" ") for line in text.split("\n")) if self.strip_trailing else text
+        if not self.strip_trailing:
+            return text
+        lines = text.split("\n")  # the last piece is unterminated (print(..., end="")): left as it is
+        return "\n".join([line.rstrip(" ") for line in lines[:-1]] + lines[-1:])
 
 
 def _console(stderr: bool) -> Console:

@@ -9,6 +9,10 @@ MaxPool1d / ReLU (or a Sequential of them) with the module's own parameters and 
 tensor it is plain `module(h)`, on a 4-D one the matching 2-D functional op. The modules, their
 parameters and state dicts are unchanged, so checkpoints and ONNX exports are the same; the results
 agree with the (B, C, L) path to float rounding (`tests/models/test_layout.py`).
+
+On this path the modules' own forward is not called, so forward hooks registered on them do not fire
+(register them in eval mode, or on the CLDNN, whose forward always runs), and a module type without a
+2-D form here raises TypeError: add its mapping to `run` when the model gains one.
 """
 
 from __future__ import annotations
