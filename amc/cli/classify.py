@@ -29,8 +29,8 @@ def classify_cmd(
     input: Annotated[str, typer.Argument(
         metavar="INPUT", help="SigMF recording (NAME, NAME.sigmf-meta or .sigmf-data), a raw IQ file, or '-' for a "
                               "stream on stdin.", show_default=False)],
-    model: Annotated[Path | None, Opt(help="Model: .onnx, .engine, .pt or a run directory. [default: the "
-                                            "packaged default model]")] = None,
+    model: Annotated[Path | None, Opt(help="Model: .onnx, .engine, .pt, a run directory or "
+                                            "a packaged model's name. [default: default]")] = None,
     format: Annotated[str | None, Opt("--format", help="Raw / stdin sample format: cf32, ci16, cu8 (rtl_sdr), "
                                                        "ci8, cf64, ... or any complex SigMF datatype.")] = None,
     sample_rate: Annotated[float | None, Opt(help="Recording sample rate, Hz (raw and stdin need it).")] = None,
@@ -70,10 +70,9 @@ def classify_cmd(
     base = rec.with_suffix("") if rec.suffix in (".sigmf-meta", ".sigmf-data") else rec
     pair = [Path(f"{base}.sigmf-meta"), Path(f"{base}.sigmf-data")]  # either half of a SigMF recording
     check_output(json_out, "--json", [input, model, *pair], overwrite, json_report=True)
-    if model is None:
-        from amc.pretrained import default_model
+    from amc.pretrained import resolve_model
 
-        model = default_model()
+    model = resolve_model(model)
     result = classify(ClassifySettings(
         input=input, model=str(model) if model else None, format=format, sample_rate=sample_rate,
         center_freq=center_freq, center_offset=center_offset, bandwidth=bandwidth, model_rate=model_rate, hop=hop,

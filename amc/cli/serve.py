@@ -30,8 +30,8 @@ def batch_sizes(text: str) -> list[int]:
 
 def serve_cmd(
     model: Annotated[Path | None, typer.Argument(
-        metavar="MODEL", help="Model: .onnx, .engine, .pt, a run directory or a Triton repository. "
-                                "[default: the packaged default model]")] = None,
+        metavar="MODEL", help="Model: .onnx, .engine, .pt, a run directory, a Triton repository or "
+                                "a packaged model's name. [default: default]")] = None,
     host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 to listen on all).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0: any free port).", min=0, max=65535)] = 8000,
     max_batch: Annotated[int, typer.Option(help="Most frames per engine call (dynamic batching).", min=1)] = 256,
@@ -41,12 +41,10 @@ def serve_cmd(
                                                 min=1)] = None,
 ) -> None:
     """Serve a model over HTTP: POST /v1/classify, /healthz, /readyz, /v1/model, /metrics."""
+    from amc.pretrained import resolve_model
     from amc.serve.server import serve
 
-    if model is None:
-        from amc.pretrained import default_model
-
-        model = default_model()
+    model = resolve_model(model)
     serve(str(model), host=host, port=port, max_batch=max_batch, max_delay_ms=max_delay_ms, provider=provider,
           threads=threads, announce=say)
 

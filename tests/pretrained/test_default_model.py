@@ -51,9 +51,21 @@ def test_high_snr_accuracy_is_what_the_card_states():
 def test_a_missing_model_is_one_clear_error(monkeypatch):
     import amc.pretrained as pretrained
 
-    monkeypatch.setattr(pretrained, "MODEL_FILE", "nothing-here.onnx")
+    gone = pretrained.Packaged("nothing-here.onnx", "card.json", "python -m amc.pretrained.build", "gone")
+    monkeypatch.setitem(pretrained.PACKAGED, "default", gone)
     with pytest.raises(AmcError, match="python -m amc.pretrained.build"):
         pretrained.default_model()
+
+
+def test_model_names_resolve_files_first(tmp_path, monkeypatch):
+    import amc.pretrained as pretrained
+
+    assert pretrained.resolve_model(None) == pretrained.resolve_model("rml2016") == pretrained.default_model()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default").mkdir()  # a run directory that happens to share a packaged name wins
+    assert pretrained.resolve_model("default") == tmp_path.joinpath("default").relative_to(tmp_path)
+    with pytest.raises(AmcError, match="neither a file nor a packaged model.*default, rml2016"):
+        pretrained.resolve_model("defualt")
 
 
 def test_card_numbers_are_consistent():
