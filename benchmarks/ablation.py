@@ -8,7 +8,14 @@ mean and spread reported; results are what they are.
     python benchmarks/ablation.py                      # CPU size (~1 h on 2 cores)
     python benchmarks/ablation.py --frames 1000 --epochs 60 --width 64 --seeds 0 1 2   # GPU size
 
+    # on RML2016.10a's GNU Radio chain (amc data synth --generator gnuradio), resumable:
+    python benchmarks/ablation.py --generator gnuradio --frames 30 --epochs 6 --threads 1 \
+        --variants a3 a4_all_losses a4_cls_only a4_cls_p03_snrmin6 --seeds 0 --out results/ablation_gr
+
 Writes OUT/ablation.md, OUT/ablation.json and OUT/per_snr.png; run directories go to OUT/runs.
+Stopping and re-running the same command continues: finished runs are in OUT/ablation.json (the
+state file), a run stopped mid-way resumes from its last.pt, and the dataset is made once.
+Band means are reported with 95 % t intervals over seeds; claims as paired deltas with theirs.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats
 
 from amc.config import SynthConfig, preset
 from amc.data.build import synth_to_file
@@ -44,15 +52,25 @@ def run_one(name: str, seed: int, data: Path, out: Path, args: argparse.Namespac
     width = args.width
     m, t = preset(recipe, data=str(data), out_dir=str(out), epochs=args.epochs, batch_size=args.batch_size,
                   lr=args.lr, seed=seed, conv_channels=width, rnn_hidden=width, denoiser_channels=width // 2,
-                  dense=2 * width, **extra)
+                  dense=2 * width, threads=args.threads, **extra)
     t0 = time.perf_counter()
-    s = train(m, t, overwrite=True, progress=False)
+    resume = (out / "last.pt").is_file()  # a run stopped mid-way continues
+    s = train(m, t, resume=resume, overwrite=not resume, progress=False)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     best = rows[s["best_epoch"] - 1]
     return {"variant": name, "seed": seed, "best_val_acc": s["best_val_acc"], "best_epoch": s["best_epoch"],
             **{b: s["bands"][b] for b in ("low", "mid", "high")}, "per_snr": s["per_snr"],
             "denoiser_gain_db": best.get("denoiser_gain_db"), "eta_mae": best.get("eta_mae"),
             "mixup": s["mixup"], "seconds": time.perf_counter() - t0}
+
+
+def interval(vals: list[float], level: float = 0.95) -> tuple[float, float] | None:
+    """Two-sided t interval of the mean over seeds; None below two values."""
+    if len(vals) < 2:
+        return None
+    m, se = float(np.mean(vals)), float(np.std(vals, ddof=1) / math.sqrt(len(vals)))
+    h = float(stats.t.ppf(0.5 + level / 2, len(vals) - 1)) * se
+    return m - h, m + h
 
 
 def aggregate(results: list[dict]) -> dict[str, dict]:
@@ -65,6 +83,7 @@ def aggregate(results: list[dict]) -> dict[str, dict]:
         for k in METRICS:
             vals = [r[k] for r in rs if r[k] is not None]
             a[k] = (float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0) if vals else None
+            a[f"{k}_ci"] = interval(vals)
         snrs = sorted(rs[0]["per_snr"], key=float)
         a["per_snr"] = {s: float(np.mean([r["per_snr"][s] for r in rs])) for s in snrs}
         a["per_snr_sd"] = {s: float(np.std([r["per_snr"][s] for r in rs], ddof=1)) if len(rs) > 1 else 0.0
@@ -111,8 +130,10 @@ def claims(results: list[dict]) -> list[dict]:
     out = []
     for text, a, b, key, positive in spec:
         mean, se, n = paired_delta(results, a, b, key)
+        ci = None if math.isnan(se) else (mean - float(stats.t.ppf(0.975, n - 1)) * se,
+                                          mean + float(stats.t.ppf(0.975, n - 1)) * se)
         out.append({"claim": text, "a": a, "b": b, "metric": key, "delta_mean": mean, "delta_se": se, "seeds": n,
-                    "verdict": verdict(mean, se, positive)})
+                    "delta_ci": ci, "verdict": verdict(mean, se, positive)})
     return out
 
 
@@ -123,20 +144,32 @@ def fmt(v: tuple[float, float] | None, pct: bool = True) -> str:
     return f"{m:.4f} ± {s:.4f}" if pct else f"{m:+.2f} ± {s:.2f}"
 
 
+def band(a: dict, k: str) -> str:
+    """A band mean with its 95 % interval over seeds (one seed: the mean alone)."""
+    if a[k] is None:
+        return "—"
+    ci = a.get(f"{k}_ci")
+    return f"{a[k][0]:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{a[k][0]:.3f}"
+
+
 def to_markdown(agg: dict, cl: list[dict], meta: dict) -> str:
     lines = [f"# Ablation, reproduced ({meta['date']})", "",
              f"Machine: {meta['machine']}. Dataset: {meta['dataset']}. Budget per run: {meta['budget']}. "
-             f"Seeds: {meta['seeds']}. Values are mean ± standard deviation over seeds; the table is not tuned.", "",
+             f"Seeds: {meta['seeds']}. Accuracy is mean ± standard deviation over seeds; band means are "
+             "validation means with their 95 % t interval over seeds in brackets (none for one seed); the "
+             "table is not tuned.", "",
              "| Run | Best Val Acc | Best epoch(s) | Low-SNR Mean (-14..-6) | Mid-SNR Mean (-4..+6) "
              "| High-SNR Mean (>=10) | Denoiser gain (dB) | eta MAE |", "|---|---|---|---|---|---|---|---|"]
     for name, a in agg.items():
-        lines.append(f"| {name} (n={a['n']}) | {fmt(a['best_val_acc'])} | {a['best_epoch']} | {fmt(a['low'])} | "
-                     f"{fmt(a['mid'])} | {fmt(a['high'])} | {fmt(a['denoiser_gain_db'], pct=False)} | "
+        lines.append(f"| {name} (n={a['n']}) | {fmt(a['best_val_acc'])} | {a['best_epoch']} | {band(a, 'low')} | "
+                     f"{band(a, 'mid')} | {band(a, 'high')} | {fmt(a['denoiser_gain_db'], pct=False)} | "
                      f"{fmt(a['eta_mae'])} |")
     lines += ["", "## The notes' claims on this data", "",
-              "| Claim | Delta (mean ± s.e., paired by seed) | Verdict |", "|---|---|---|"]
+              "| Claim | Delta (mean ± s.e., paired by seed) | 95 % interval | Verdict |", "|---|---|---|---|"]
     for c in cl:
-        lines.append(f"| {c['claim']} | {c['delta_mean']:+.4f} ± {c['delta_se']:.4f} (n={c['seeds']}) | "
+        ci = c.get("delta_ci")
+        cis = f"[{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "—"
+        lines.append(f"| {c['claim']} | {c['delta_mean']:+.4f} ± {c['delta_se']:.4f} (n={c['seeds']}) | {cis} | "
                      f"{c['verdict']} |")
     return "\n".join(lines) + "\n"
 
@@ -152,14 +185,38 @@ def main() -> None:
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--data-seed", type=int, default=2025)
     p.add_argument("--out", type=Path, default=Path("results/ablation"))
+    p.add_argument("--generator", choices=["numpy", "gnuradio"], default="numpy",
+                   help="the dataset's generator (gnuradio: RML2016.10a's chain, defects fixed)")
+    p.add_argument("--data", type=Path, help="use this dataset file instead of making one")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per run (0 = one per core)")
     p.add_argument("--report-only", action="store_true", help="re-write the report from OUT/ablation.json")
     args = p.parse_args()
 
     args.out.mkdir(parents=True, exist_ok=True)
-    data = args.out / "ablation_data.h5"
+    data = args.data or args.out / ("ablation_data.h5" if args.generator == "numpy" else "ablation_data_gr.h5")
     cfg = SynthConfig(class_set="rml2016", frames_per_class_snr=args.frames, seed=args.data_seed)
     if not data.exists() and not args.report_only:
-        synth_to_file(cfg, data)
+        if args.generator == "gnuradio":
+            from amc.data.grsynth import synth_gnuradio
+
+            synth_gnuradio(cfg, data)  # resumes from data.parts/ if stopped
+        else:
+            synth_to_file(cfg, data)
+    if args.data:
+        from amc.data.io import open_dataset
+
+        with open_dataset(data) as ds:
+            n_frames, gen = len(ds), ds.attrs.get("generator") or {}
+            per = n_frames // max(1, len(ds.classes) * len(ds.snr_grid))
+            desc = (f"{data.name}: {gen.get('name', 'numpy') if isinstance(gen, dict) else 'numpy'} generator, "
+                    f"{len(ds.classes)} classes, L={ds.frame_length}, {per} frames per (class, SNR) = {n_frames} "
+                    "frames, split 70/15/15")
+    else:
+        n_frames = cfg.frames_per_class_snr * len(cfg.class_names) * len(cfg.snrs)
+        chain = ("RML2016.10a's GNU Radio chain (amc data synth --generator gnuradio, defects fixed)"
+                 if args.generator == "gnuradio" else "synthetic rml2016 class set (amc's numpy generator)")
+        desc = (f"{chain}, 11 classes, L=128, SNR -20..18 dB step 2, {args.frames} frames per (class, SNR) = "
+                f"{n_frames} frames, data seed {args.data_seed}, split 70/15/15")
     jpath = args.out / "ablation.json"
     stored = json.loads(jpath.read_text()) if jpath.exists() else {}
     results = stored.get("results", [])  # add to earlier runs
@@ -175,11 +232,9 @@ def main() -> None:
                   f"gain {r['denoiser_gain_db']} [{r['seconds']:.0f} s]",
                   flush=True)
             jpath.write_text(json.dumps({"results": results}, indent=2))  # partial results survive a stop
-    n_frames = cfg.frames_per_class_snr * len(cfg.class_names) * len(cfg.snrs)
     meta = {"date": str(date.today()), "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
             f"{platform.processor() or 'CPU'}",
-            "dataset": f"synthetic rml2016 class set (11 classes), L=128, SNR -20..18 dB step 2, {args.frames} "
-                       f"frames per (class, SNR) = {n_frames} frames, data seed {args.data_seed}, split 70/15/15",
+            "dataset": desc,
             "budget": f"{args.epochs} epochs, batch {args.batch_size}, lr {args.lr}, width {args.width}",
             "seeds": sorted({r["seed"] for r in results})}
     if args.report_only and stored.get("meta"):

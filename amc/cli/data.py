@@ -63,20 +63,37 @@ def synth_cmd(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
     force: Annotated[bool, typer.Option("--force", help=f"Write datasets above {MAX_BYTES >> 30} GiB.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar (stderr).")] = True,
+    generator: Annotated[str, typer.Option(
+        "--generator", help="numpy: amc's own generator (per-frame parameter ranges); gnuradio: RML2016.10a's "
+                            "GNU Radio chain (needs GNU Radio: apt-get install gnuradio; docs/data.md)")] = "numpy",
+    defects: Annotated[str, typer.Option(
+        "--defects", help="gnuradio only: fixed (AM-SSB carries its signal, the label is the measured SNR) or "
+                          "original (the published chain's defects kept)")] = "fixed",
     settings: dict[str, Any] | None = None,
 ) -> None:
     """Generate a seeded synthetic RadioML-style dataset (stores the clean frames too)."""
-    from amc.config import from_dict, to_dict
+    from amc.config import choice, from_dict, to_dict
     from amc.data.build import estimate_bytes, synth_to_file
     from amc.progress import Bar
 
+    choice("generator", generator, ["numpy", "gnuradio"])
     path = output_path(out, legacy_out, "data/rml16.h5")
     refuse_existing(path, overwrite)
     cfg = from_dict(SynthConfig, {**to_dict(SynthConfig()), **(settings or {})}).validate()
     check_room(path, estimate_bytes(cfg), force)
     total = len(cfg.class_names) * len(cfg.snrs) * cfg.frames_per_class_snr
-    with Bar("synth", total, "frames", enabled=progress) as bar:
-        summary = synth_to_file(cfg, path, on_chunk=bar.advance)
+    if generator == "gnuradio":
+        from amc.data.grsynth import check_config, find_python, synth_gnuradio
+
+        check_config(cfg, defects)
+        python = find_python()
+        with Bar("synth", total, "frames", enabled=progress) as bar:
+            summary = synth_gnuradio(cfg, path, defects=defects, python=python, on_part=bar.advance)
+    else:
+        if defects != "fixed":
+            raise UsageError("--defects applies to --generator gnuradio only")
+        with Bar("synth", total, "frames", enabled=progress) as bar:
+            summary = synth_to_file(cfg, path, on_chunk=bar.advance)
     say(f"wrote {summary['frames']} frames ({len(summary['classes'])} classes x {len(summary['snrs'])} SNRs, "
         f"L={summary['frame_length']}, {summary['bytes'] / 1e6:.1f} MB) to {path}")
 
