@@ -28,7 +28,7 @@ LAYERS = [
 # Imports allowed inside functions: optional or heavy libraries a CPU install may lack or should not pay for
 # at start-up, and, in the CLI only, the library each command calls (so `amc --help` stays fast).
 LAZY_OK = {"tensorrt", "uvicorn", "fastapi", "starlette", "prometheus_client", "matplotlib", "sigmf", "jsonschema",
-           "torch"}
+           "torch", "gnuradio"}  # gnuradio: optional, outside amc's environment (amc.data.gr_chain)
 
 
 def modules() -> dict[str, Path]:

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from amc.cli import app
 from amc.config import SynthConfig
-from amc.data import grsynth as grd
 from amc.data import gr_chain
+from amc.data import grsynth as grd
 from amc.data.io import open_dataset
 
 try:
