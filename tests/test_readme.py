@@ -11,7 +11,8 @@ BLOCKS = ro.blocks(ro.README.read_text())
 
 def test_every_marked_block_has_a_recipe_and_every_recipe_a_block():
     names = [b.name for b in BLOCKS]
-    assert set(names) == set(ro.RECIPES), "README markers and tests/readme_outputs.py recipes disagree"
+    assert set(names) <= set(ro.RECIPES), "a README marker has no recipe in tests/readme_outputs.py"
+    assert "data-info" in names
     assert len(names) == len(set(names)), "a README block is marked twice"
 
 
@@ -34,6 +35,10 @@ def test_differences_names_the_line():
     assert diff == ["line 2:", "  README: b 2", "  code:   b 3"]
     assert ro.differences(["x"], ["x", "y"])[0] == "line 2:"
     assert ro.differences(["t 1.0 s"], ["t 2.5 s"]) == []
+    # on another machine kind a trained figure's decimals are masked, its words and counts are not
+    assert ro.differences(["val 0.3485 at epoch 8"], ["val 0.3917 at epoch 8"], decimals=True) == []
+    assert ro.differences(["val 0.3485 at epoch 8"], ["val 0.3917 at epoch 7"], decimals=True) != []
+    assert ro.differences(["engine 0.34 (-0.68 pp): PASS"], ["engine 0.34 (-0.68 pp): DRIFT"], decimals=True) != []
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +51,6 @@ def runner(tmp_path_factory):
     [pytest.param(b, id=b.name, marks=[pytest.mark.slow] if ro.RECIPES.get(b.name, ro.Recipe(ro._setup_none)).slow
                   else []) for b in BLOCKS])
 def test_readme_block_is_what_the_code_prints(block, runner):
-    diff = ro.differences(block.lines, runner.output(block))
+    diff = ro.differences(block.lines, runner.output(block), ro.loose(block.name))
     assert not diff, (f"README block '{block.name}' differs from today's output "
                       f"(`python -m tests.readme_outputs --update {block.name}` rewrites it):\n" + "\n".join(diff))
