@@ -15,7 +15,7 @@ ROOT = Path(amc.__file__).parent
 
 # Lower layers first; a module may import its own layer's modules and any layer below, never above.
 LAYERS = [
-    ["amc", "amc.config", "amc.files"],
+    ["amc", "amc.config", "amc.files", "amc.jsonio"],
     ["amc.metrics", "amc.plots", "amc.progress", "amc.stats"],
     ["amc.data", "amc.models"],
     ["amc.train"],

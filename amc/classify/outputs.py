@@ -31,7 +31,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from amc import __version__
+from amc import __version__, jsonio
 from amc.classify.segments import Segment
 from amc.classify.sources import Recording, SourceError
 from amc.classify.windows import WindowBatch
@@ -89,7 +89,7 @@ class RowWriter:
                        "label": names[label[i]], "class": cls[top[i, 0]], "prob": rnd(p[i, 0], 4),
                        "top3": [[cls[top[i, j]], rnd(p[i, j], 4)] for j in range(self.k)],
                        "eta": rnd(eta[i], 4), "snr_db": rnd(snr[i], 2), "tail": bool(wb.tail[i])}
-                lines.append(json.dumps(row))
+                lines.append(jsonio.dumps(row))
             self.fh.write("\n".join(lines) + "\n")
         if self.flush:
             self.fh.flush()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import sys
 import textwrap
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.segment import Segment
 from rich.table import Table
 
+from amc import jsonio
 from amc.config import AmcError
 from amc.files import atomic_path, writable_dir
 
@@ -108,21 +108,6 @@ def refuse_existing(path: Path, overwrite: bool, what: str = "") -> None:
         raise FileExistsError(f"{path} exists{what}; pass --overwrite to replace it")
 
 
-def jsonable(obj: Any) -> Any:
-    """JSON-safe: non-finite floats become null (strict JSON), tuples lists, paths strings."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "tolist"):
-        return jsonable(obj.tolist())
-    return obj
-
-
 def check_output(target: str | Path | None, option: str, inputs: Sequence[str | Path | None] = (),
                  overwrite: bool | None = None, json_report: bool = False) -> None:
     """Refuse an output path before any work starts: one of the command's inputs (whatever --overwrite says),
@@ -161,7 +146,7 @@ def _is_json(path: Path) -> bool:
 
 def write_json(target: str | Path, obj: Any) -> None:
     """`--json PATH`: write obj there atomically ('-' prints it on stdout)."""
-    text = json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n"
+    text = jsonio.dumps(obj, indent=2) + "\n"
     if str(target) == "-":
         sys.stdout.write(text)
         sys.stdout.flush()

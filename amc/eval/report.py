@@ -3,13 +3,13 @@ the rows of the short terminal summary (bands, drifted SNRs, verdict)."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import textwrap
 from pathlib import Path
 from typing import Any
 
+from amc import jsonio
 from amc.files import atomic_path
 from amc.plots import plot_engine_drift
 from amc.stats import level_text
@@ -90,17 +90,6 @@ def _md_table(columns: list[str], rows: list[list[str]]) -> list[str]:
             *["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]]
 
 
-def _strict(obj: Any) -> Any:
-    """Strict JSON: NaN / inf become null, tuples lists."""
-    if isinstance(obj, dict):
-        return {str(k): _strict(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_strict(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def to_markdown(r: dict[str, Any]) -> str:
     head = headline(r)
     lines = [f"# {head[0]}", "", *[f"- {h}" for h in head[1:]], "", "## Bands", "",
@@ -116,7 +105,7 @@ def write_report(out: Path, report: dict[str, Any], bands: dict) -> None:
     """report.json, report.md and per_snr.png in `out` (each written atomically)."""
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "report.json") as tmp:
-        tmp.write_text(json.dumps(_strict(report), indent=2, allow_nan=False, default=float) + "\n")
+        tmp.write_text(jsonio.dumps(report, indent=2) + "\n")
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(to_markdown(report))
     plot_engine_drift(out / "per_snr.png", report, bands)

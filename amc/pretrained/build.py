@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 import amc
+from amc import jsonio
 from amc.config import DEFAULT_BANDS, SynthConfig, preset, to_dict
 from amc.data.build import synth_to_file
 from amc.data.io import open_dataset
@@ -173,7 +174,7 @@ def build(run: Path, out_dir: Path = PACKAGE_DIR) -> dict[str, Any]:
     result = evaluate(onnx_path, SynthConfig(**EVAL).validate())
     c = make_card(run, onnx_path, result)
     with atomic_path(out_dir / CARD_FILE) as tmp:
-        tmp.write_text(json.dumps(c, indent=2) + "\n")
+        tmp.write_text(jsonio.dumps(c, indent=2) + "\n")
     with atomic_path(out_dir / "card.md") as tmp:
         tmp.write_text(card_markdown(c))
     return c

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from amc import jsonio
 from amc.config import ConfigError
 from amc.runtime import Engine, InputError, validate_iq
 from amc.serve.batcher import Batcher, BatcherClosed
@@ -132,23 +133,6 @@ def answer(out: dict[str, np.ndarray], classes: list[str], top_k: int) -> list[d
              "eta": float(out["eta"][i]), "snr_db": float(out["snr_db"][i])} for i in range(len(probs))]
 
 
-def jsonable(obj: Any) -> Any:
-    """numpy scalars/arrays to Python; non-finite floats to 'inf' / '-inf' / 'nan' (strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if obj is None or isinstance(obj, str | int | float | bool):
-        return obj
-    return str(obj)
-
-
 # -- metrics ----------------------------------------------------------------------------------------
 class Metrics:
     """The service's Prometheus metrics, in a registry of its own (one per app)."""
@@ -202,9 +186,16 @@ def create_app(engine: Any, max_batch: int = 256, max_delay_ms: float = 2.0, max
     at startup; /readyz answers 503 until it is done. Shutdown drains queued requests.
     """
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, Response
+    from fastapi.responses import JSONResponse as StarletteJSON
+    from fastapi.responses import Response
     from starlette.exceptions import HTTPException
     from starlette.requests import ClientDisconnect
+
+    class JSONResponse(StarletteJSON):
+        """Every answer in amc's one strict JSON encoding (amc.jsonio: a non-finite number is null)."""
+
+        def render(self, content: Any) -> bytes:
+            return jsonio.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
 
     classes = list(engine.classes)
     frame_length = int(engine.frame_length)
@@ -324,7 +315,7 @@ def create_app(engine: Any, max_batch: int = 256, max_delay_ms: float = 2.0, max
                 "max_request_frames": max_request_frames, "train_metrics": {k: train.get(k) for k in
                                                                             ("val_acc", "per_snr", "bands")},
                 "metadata": {k: v for k, v in meta.items() if k not in ("classes", "train_metrics", "reference")}}
-        return JSONResponse(jsonable(info))
+        return JSONResponse(info)
 
     @app.get("/metrics")
     async def prometheus() -> Response:

@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from amc import __version__
+from amc import __version__, jsonio
 from amc.config import AmcError, ConfigError, ModelConfig, TrainConfig, to_dict
 from amc.data.io import DataError, H5Dataset, open_dataset
 from amc.data.sampling import degrade, epoch_order, snr_balanced_order, time_shift
@@ -176,7 +176,7 @@ def _prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
 
 def _write_json(path: Path, obj: Any) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=float))
+        tmp.write_text(jsonio.dumps(obj, indent=2))
 
 
 class Interrupted(AmcError):
@@ -264,7 +264,7 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
     if rank == 0:
         _write_json(out / "config.json", {"model": to_dict(model_cfg), "train": to_dict(cfg), **meta})
         with atomic_path(out / "metrics.jsonl") as tmp:  # drop epochs after the checkpoint
-            tmp.write_text("".join(json.dumps(h) + "\n" for h in run.history))
+            tmp.write_text("".join(jsonio.dumps(h) + "\n" for h in run.history))
     if run.stopped(cfg.patience):
         say(f"{out} stopped early at epoch {run.epoch} ({cfg.select_metric} flat for {cfg.patience} epochs); "
             "nothing to resume (raise --patience to train on)")
@@ -342,7 +342,7 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
                                               "scheduler_state": sched.state_dict(),
                                               "scaler_state": scaler.state_dict(), **run.to_checkpoint()})
             with open(out / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(row, default=float) + "\n")
+                fh.write(jsonio.dumps(row) + "\n")
             bar.finish_epoch(row["epoch"])
             say(epoch_summary(row, cfg.epochs, improved))
             stop = run.stopped(cfg.patience)
