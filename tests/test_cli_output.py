@@ -154,7 +154,8 @@ def test_help_lists_choices_and_defaults_for_every_command():
         text = " ".join(runner.invoke(app, [*cmd, "--help"], env={"COLUMNS": "200"}).output.split())
         assert "{" not in text.split("Options")[0], text[:200]  # usage lines name arguments plainly
         if cmd == ["export"]:
-            assert "--format <onnx|tensorrt|triton|triton-tensorrt|torch-compiled>" in text
+            assert ("--format <onnx|tensorrt|tensorrt-rtx|triton|triton-tensorrt|triton-tensorrt-rtx|"
+                    "torch-compiled>") in text
             assert "--precision <fp32|fp16|bf16|int8|int8-dynamic>" in text and "[default: fp32]" in text
         if cmd == ["eval-engine"]:
             assert "--split <val|test|all>" in text and "--provider <auto|cpu|cuda|tensorrt>" in text

@@ -37,6 +37,9 @@ def export_cmd(
     calib_frames: Annotated[int, typer.Option(help="int8 calibration frames from the training split.", min=1)] = 512,
     plain: Annotated[bool, typer.Option("--plain", help="TensorRT: bare .plan (for Triton / trtexec) plus a "
                                                         "sidecar .json.")] = False,
+    compute_capability: Annotated[str | None, typer.Option(
+        "--compute-capability", help="tensorrt-rtx: target GPUs, e.g. SM86,SM89 or 8.6,12.0. [default: all the "
+                                     "installed TensorRT-RTX supports]")] = None,
     with_denoised: Annotated[bool, typer.Option("--with-denoised",
                                                 help="Add the denoised frame (B, 2, L) as an output.")] = False,
     simplify: Annotated[bool, typer.Option("--simplify/--no-simplify", help="Simplify the graph with onnxslim "
@@ -51,7 +54,7 @@ def export_cmd(
     with Bar(f"export {format} {precision} (build, then parity)", None, enabled=progress):
         r = export(source, fmt=format, precision=precision, out=out, opset=opset, max_batch=max_batch, force=force,
                    data=data, calib_frames=calib_frames, plain=plain, with_denoised=with_denoised,
-                   simplify=simplify, overwrite=overwrite)
+                   simplify=simplify, overwrite=overwrite, compute_capability=compute_capability)
     say(f"wrote {r.path} ({r.format}, {r.precision})")
     say(summary_line(r.parity, r.precision))  # one line: the verdict a script greps
     for n in r.notes:

@@ -23,7 +23,7 @@ from amc.runtime.formats import ARTIFACTS
 
 # Optional settings, with the value that means "not asked for" (see `refuse_unsupported`).
 OPTION_DEFAULTS: dict[str, object] = {
-    "plain": False, "with_denoised": False, "calib_frames": 512, "simplify": True,
+    "plain": False, "with_denoised": False, "calib_frames": 512, "simplify": True, "compute_capability": None,
 }
 
 
@@ -36,6 +36,7 @@ class Format:
     options: frozenset[str]  # optional settings it honours (keys of OPTION_DEFAULTS)
     build: Callable[[ExportJob], None]  # writes job.out
     help: str
+    flavour: str | None = None  # the TensorRT flavour that builds it (amc.runtime.trt_flavours)
 
     @property
     def suffix(self) -> str:
@@ -44,7 +45,7 @@ class Format:
 
     @property
     def needs_gpu(self) -> bool:
-        """Building it needs an NVIDIA GPU and TensorRT."""
+        """Running it needs an NVIDIA GPU (building it may not: TensorRT-RTX builds ahead of time)."""
         return ARTIFACTS[self.artifact].needs_gpu
 
 
@@ -54,19 +55,28 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
            "ONNX opset 17 with a dynamic batch axis and metadata_props (ONNX Runtime, TensorRT, Triton)"),
     Format("tensorrt", "tensorrt", False, ("fp32", "fp16", "int8"),
            frozenset({"plain", "with_denoised", "calib_frames", "simplify"}), build_tensorrt,
-           "TensorRT engine built from the ONNX file (length-prefixed JSON header; --plain: bare .plan)"),
+           "TensorRT engine built from the ONNX file (length-prefixed JSON header; --plain: bare .plan)",
+           "tensorrt"),
+    Format("tensorrt-rtx", "tensorrt", False, ("fp32", "fp16", "int8"),
+           frozenset({"plain", "with_denoised", "calib_frames", "simplify", "compute_capability"}), build_tensorrt,
+           "TensorRT-RTX engine for RTX GPUs, built without a GPU (parity checked when it first loads on one)",
+           "tensorrt-rtx"),
     Format("triton", "onnx", True, ("fp32", "fp16", "int8", "int8-dynamic"),
            frozenset({"with_denoised", "calib_frames", "simplify"}), build_triton_onnx,
            "Triton model repository serving the ONNX file (onnxruntime_onnx)"),
     Format("triton-tensorrt", "tensorrt", True, ("fp32", "fp16", "int8"),
            frozenset({"with_denoised", "calib_frames", "simplify"}), build_triton_tensorrt,
-           "Triton model repository serving a TensorRT plan (tensorrt_plan)"),
+           "Triton model repository serving a TensorRT plan (tensorrt_plan)", "tensorrt"),
+    Format("triton-tensorrt-rtx", "tensorrt", True, ("fp32", "fp16", "int8"),
+           frozenset({"with_denoised", "calib_frames", "simplify", "compute_capability"}), build_triton_tensorrt,
+           "Triton model repository with a TensorRT-RTX plan, built without a GPU (flavour in config.pbtxt)",
+           "tensorrt-rtx"),
     Format("torch-compiled", "torch-compiled", False, ("fp32", "bf16", "fp16"), frozenset({"with_denoised"}),
            build_compiled, "PyTorch through torch.compile: CUDA graphs on a GPU, no TensorRT needed (.compiled)"),
 ]}
 
 OPTION_FLAGS = {"plain": "--plain", "with_denoised": "--with-denoised", "calib_frames": "--calib-frames",
-                "simplify": "--no-simplify"}
+                "simplify": "--no-simplify", "compute_capability": "--compute-capability"}
 
 
 def _choice(kind: str, value: str, choices: list[str]) -> str:

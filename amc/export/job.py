@@ -42,6 +42,7 @@ class ExportJob:
     simplify: bool = True
     data: str | Path | None = None
     calib_frames: int = 512
+    compute_capability: str | None = None  # TensorRT-RTX targets (None: all it supports)
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     _frames: Frames | None = None

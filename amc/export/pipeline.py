@@ -26,12 +26,13 @@ from amc.export.errors import ExportError
 from amc.export.formats import Format, check_precision, get_format, refuse_unsupported
 from amc.export.job import ExportJob, ExportResult
 from amc.export.metadata import build_metadata
-from amc.export.parity import compare, summary_line
-from amc.export.tensorrt import require_tensorrt
+from amc.export.parity import TOLERANCES, compare, summary_line
+from amc.export.tensorrt import parse_compute_capabilities, require_tensorrt, runs_here
 from amc.files import atomic_path
 from amc.models import DENOISED_NAME, OUTPUT_NAMES
 from amc.runtime import Engine, TorchEngine
 from amc.runtime.artifact import model_file, sidecar, update_metadata
+from amc.runtime.probe import make_probe
 from amc.train.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, resolve_checkpoint
 
 OPSETS = (13, 20)  # per-channel QDQ needs >= 13; the TorchScript exporter stops at 20
@@ -40,7 +41,8 @@ OPSETS = (13, 20)  # per-channel QDQ needs >= 13; the TorchScript exporter stops
 def export(source: str | os.PathLike[str], fmt: str = "onnx", precision: str = "fp32",
            out: str | os.PathLike[str] | None = None, opset: int = 17, max_batch: int = 256, force: bool = False,
            data: str | os.PathLike[str] | None = None, calib_frames: int = 512, plain: bool = False,
-           with_denoised: bool = False, simplify: bool = True, overwrite: bool = False) -> ExportResult:
+           with_denoised: bool = False, simplify: bool = True, overwrite: bool = False,
+           compute_capability: str | None = None) -> ExportResult:
     """Export a run directory or checkpoint; see the module docstring. Raises ExportError.
 
     A run directory means its best.pt; a run without one is exported from last.pt, with a note saying
@@ -48,13 +50,14 @@ def export(source: str | os.PathLike[str], fmt: str = "onnx", precision: str = "
     f = get_format(fmt)
     check_precision(f, precision)
     refuse_unsupported(f, precision, {"plain": plain, "with_denoised": with_denoised,
-                                      "calib_frames": calib_frames, "simplify": simplify})
+                                      "calib_frames": calib_frames, "simplify": simplify,
+                                      "compute_capability": compute_capability})
     if not OPSETS[0] <= opset <= OPSETS[1]:
         raise ExportError(f"--opset {opset} is out of range; amc exports opset {OPSETS[0]}..{OPSETS[1]} (default 17)")
     if max_batch < 1 or calib_frames < 1:
         raise ExportError("--max-batch and --calib-frames must be >= 1")
-    if f.needs_gpu:
-        require_tensorrt()
+    if f.flavour:
+        parse_compute_capabilities(require_tensorrt(f.flavour), compute_capability)  # refused before any work
     try:
         ckpt_path = resolve_checkpoint(source)
         ckpt = load_checkpoint(ckpt_path)
@@ -71,7 +74,7 @@ def export(source: str | os.PathLike[str], fmt: str = "onnx", precision: str = "
     job = ExportJob(ckpt_path, ckpt, model, f, precision, target, meta, opset=opset, max_batch=max_batch,
                     plain=plain, with_denoised=with_denoised, simplify=simplify,
                     data=Path(data) if data is not None else None,
-                    calib_frames=calib_frames)
+                    calib_frames=calib_frames, compute_capability=compute_capability)
     if Path(source).is_dir() and ckpt_path.name != "best.pt":
         job.notes.append(f"{source} has no best.pt: exported {ckpt_path.name} (epoch {ckpt.get('epoch', '?')}), "
                          "the last epoch, not the selected one")
@@ -81,7 +84,7 @@ def export(source: str | os.PathLike[str], fmt: str = "onnx", precision: str = "
 
 
 def _target(f: Format, precision: str, ckpt_path: Path, out: str | os.PathLike[str] | None, plain: bool) -> Path:
-    tag = "" if precision == "fp32" else f".{precision}"
+    tag = ("" if precision == "fp32" else f".{precision}") + (".rtx" if f.flavour == "tensorrt-rtx" else "")
     if f.suffix:
         suffix = ".plan" if plain else f.suffix
         if out is None:
@@ -99,10 +102,23 @@ def _target(f: Format, precision: str, ckpt_path: Path, out: str | os.PathLike[s
     return path
 
 
+PROBE_FRAMES = 32  # parity frames an engine built where it cannot run carries, to be checked on load
+
+
 def _verify(job: ExportJob, artifact: Path, name: str, force: bool) -> dict[str, Any]:
-    """Parity of the staged artifact against PyTorch; stores it in the artifact's metadata."""
+    """Parity of the staged artifact against PyTorch; stores it in the artifact's metadata.
+
+    An engine that cannot run here (TensorRT-RTX on a machine without a suitable GPU) is not run and
+    not pretended to pass: its parity is deferred to its first load on a GPU, with a probe of
+    PROBE_FRAMES parity frames and PyTorch's logits for them stored in it (``amc.runtime.probe``)."""
     f = job.parity_frames()
     reference = TorchEngine(job.model, job.metadata).run(f.x)
+    why_not = runs_here(job.fmt.flavour, job.extra.get("tensorrt")) if job.fmt.flavour else ""
+    if why_not:
+        job.extra["parity"] = _deferred(job, f, reference, why_not)
+        final = job.full_metadata()
+        update_metadata(artifact, final)
+        return final
     engine = Engine.load(artifact, provider="cpu" if artifact.suffix == ".onnx" else "auto")
     parity = compare(reference, engine.run(f.x), job.precision, f.source, f.labels, f.snr)
     if not parity["passed"]:
@@ -114,6 +130,17 @@ def _verify(job: ExportJob, artifact: Path, name: str, force: bool) -> dict[str,
     final = job.full_metadata()
     update_metadata(artifact, final)
     return final
+
+
+def _deferred(job: ExportJob, f: Any, reference: dict[str, Any], why_not: str) -> dict[str, Any]:
+    n = min(PROBE_FRAMES, len(f.x))
+    tol = TOLERANCES[job.precision]
+    probe = make_probe(f.x[:n], reference["logits"][:n],
+                       {"max_abs_logit": tol.max_abs_logit, "min_agreement": tol.min_agreement,
+                        "tie_margin": tol.tie_margin, "max_mean_tv": tol.max_mean_tv}, f.source)
+    line = (f"parity vs PyTorch: not checked at export ({why_not}); checked when the engine first loads on "
+            f"a GPU, on {n} of {f.source} stored in it with PyTorch's logits")
+    return {"passed": None, "deferred": True, "line": line, "frames": n, "source": f.source, "probe": probe}
 
 
 def _export_file(job: ExportJob, target: Path, force: bool) -> dict[str, Any]:

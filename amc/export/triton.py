@@ -54,7 +54,7 @@ def _tensor(name: str, dims: list[int], extra: str = "") -> str:
 
 def config_pbtxt(meta: dict[str, Any], platform: str, max_batch: int, name: str = MODEL_NAME,
                  preferred: list[int] | None = None, queue_delay_us: int = QUEUE_DELAY_US, instances: int = 1,
-                 accelerator: dict[str, str] | None = None) -> str:
+                 accelerator: dict[str, str] | None = None, parameters: dict[str, str] | None = None) -> str:
     """The text of config.pbtxt for an amc model (protobuf text format of Triton's ModelConfig)."""
     length, n_classes = int(meta["frame_length"]), len(meta["classes"])
     outputs = [_tensor("logits", [n_classes]),
@@ -76,6 +76,8 @@ def config_pbtxt(meta: dict[str, Any], platform: str, max_batch: int, name: str 
         params = "".join(f'      parameters {{ key: "{k}" value: "{v}" }}\n' for k, v in accelerator.items())
         lines.append("optimization {\n  execution_accelerators {\n    gpu_execution_accelerator : [ {\n"
                      '      name : "tensorrt"\n' + params + "    } ]\n  }\n}")
+    for key, value in (parameters or {}).items():  # model parameters: what built the plan, for people and tools
+        lines.append(f'parameters {{\n  key: "{key}"\n  value: {{ string_value: "{value}" }}\n}}')
     return "\n".join(lines) + "\n"
 
 
@@ -100,7 +102,11 @@ def _build(job: ExportJob, suffix: str) -> None:
     finally:
         job.out, job.plain = repo, plain
     accelerator = trt_accelerator(job.metadata, job.precision, job.max_batch) if suffix == ".onnx" else None
-    write_config(model_dir, job.metadata, PLATFORMS[suffix], max_batch=job.max_batch, accelerator=accelerator)
+    facts = job.extra.get("tensorrt") or {}
+    parameters = {"amc_tensorrt_flavour": f"{facts['flavour']} {facts['version']}",
+                  "amc_compute_capabilities": ",".join(facts["compute_capabilities"])} if facts else None
+    write_config(model_dir, job.metadata, PLATFORMS[suffix], max_batch=job.max_batch, accelerator=accelerator,
+                 parameters=parameters)
     job.notes.append(f"Triton repository: {MODEL_NAME}/config.pbtxt ({PLATFORMS[suffix]}, max_batch_size "
                      f"{job.max_batch}); eta / snr_db are served as (B, 1) via reshape")
 
@@ -111,5 +117,7 @@ def build_triton_onnx(job: ExportJob) -> None:
 
 
 def build_triton_tensorrt(job: ExportJob) -> None:
-    """Format 'triton-tensorrt': a repository serving a bare TensorRT plan with tensorrt_plan."""
+    """Formats 'triton-tensorrt' / 'triton-tensorrt-rtx': a repository serving a bare TensorRT plan with
+    tensorrt_plan; config.pbtxt's parameters name the flavour, its version and the plan's compute
+    capabilities (a Triton whose TensorRT backend is the data-centre TensorRT loads only 'tensorrt' plans)."""
     _build(job, ".plan")

@@ -1,9 +1,14 @@
-"""TensorRT backend: an amc .engine (or a bare .plan with its sidecar .json), CUDA only.
+"""TensorRT backend: an amc .engine (or a bare .plan with its sidecar .json), CUDA only, either flavour.
+
+The engine's description names the flavour that built it (``amc.runtime.trt_flavours``: data-centre
+TensorRT or TensorRT-RTX); that module runs it. An engine built where it could not run (TensorRT-RTX
+ahead of time, no GPU) carries a parity probe (``amc.runtime.probe``): its frames are run once at open
+and an engine that does not reproduce PyTorch on them is refused.
 
 Buffers are torch CUDA tensors; execution is ``execute_async_v3`` on the engine's own CUDA stream (not
 the legacy default stream, on which TensorRT adds device-wide synchronisation), with the copies in and
-out ordered on that stream. tensorrt and torch's CUDA runtime are imported only when an engine is opened
-(a CPU install never needs them).
+out ordered on that stream. The TensorRT module and torch's CUDA runtime are imported only when an engine
+is opened (a CPU install never needs them).
 """
 
 from __future__ import annotations
@@ -17,14 +22,28 @@ from amc.config import ConfigError
 from amc.data.io import DataError
 from amc.runtime.artifact import read_engine, read_metadata
 from amc.runtime.base import Engine, float_outputs
+from amc.runtime.probe import check_probe, probe_frames
+from amc.runtime.trt_flavours import Flavour, flavour_of, import_flavour
 
 TRT_MISSING = "TensorRT needs an NVIDIA GPU and the tensorrt package (pip install 'amc[trt]')"
+
+
+def _needs(flavour: Flavour, meta: dict[str, Any]) -> str:
+    """What running this engine needs, in words (the start of every refusal)."""
+    if flavour.name == "tensorrt":
+        return TRT_MISSING
+    facts = meta.get("tensorrt") or {}
+    targets = ", ".join(facts.get("compute_capabilities") or []) or "its default targets"
+    return (f"built by {flavour.title} {facts.get('version', '?')} for {targets}: running it needs "
+            f"{flavour.gpus} and the {flavour.module} package ({flavour.install_hint()})")
 
 
 class TensorRTEngine(Engine):
     """An amc .engine (or a .plan with its sidecar .json) through TensorRT, buffers as torch CUDA tensors."""
 
     backend = "tensorrt"
+    flavour: Flavour
+    probe_line = ""  # the load-time parity line of an ahead-of-time engine ("" when it carries no probe)
 
     @classmethod
     def open(cls, path: Path, provider: str, threads: int | None) -> TensorRTEngine:
@@ -35,24 +54,43 @@ class TensorRTEngine(Engine):
             meta, plan = read_engine(path)
         else:
             meta, plan = read_metadata(path), path.read_bytes()
-        try:
-            import tensorrt as trt
-            import torch
-        except ImportError:
-            raise ConfigError(f"{path}: {TRT_MISSING}; the tensorrt package is not installed") from None
+        flavour = flavour_of(meta)
+        trt = import_flavour(flavour)
+        if trt is None:
+            raise ConfigError(f"{path}: {_needs(flavour, meta)}; the {flavour.module} package is not installed")
+        import torch
+
         if not torch.cuda.is_available():
-            raise ConfigError(f"{path}: {TRT_MISSING}; PyTorch sees no CUDA device")
+            raise ConfigError(f"{path}: {_needs(flavour, meta)}; PyTorch sees no CUDA device")
         engine = cls(meta, path)
+        engine.flavour = flavour
         engine._setup(trt, torch, plan)
+        engine._check_probe()
         return engine
+
+    def _check_probe(self) -> None:
+        """Run the parity probe an ahead-of-time engine carries; refuse the engine if it fails."""
+        probe = (self.metadata.get("parity") or {}).get("probe")
+        if not probe:
+            return
+        ok, line = check_probe(probe, self.run(probe_frames(probe))["logits"])
+        self.probe_line = line
+        if not ok:
+            raise DataError(f"{self.path}: {line}; this GPU does not reproduce PyTorch with this engine: "
+                            "rebuild it here (amc export --format tensorrt-rtx) or report the GPU")
 
     def _setup(self, trt: Any, torch: Any, plan: bytes) -> None:
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self.logger)
         self.engine = self.runtime.deserialize_cuda_engine(plan)
         if self.engine is None:
-            raise DataError(f"{self.path}: TensorRT cannot deserialize this plan (built by another TensorRT "
-                            "version or for another GPU?); rebuild it here with `amc export --format tensorrt`")
+            gpu = f"{torch.cuda.get_device_name()} (SM{''.join(map(str, torch.cuda.get_device_capability()))})"
+            fmt = "tensorrt-rtx" if self.flavour.name == "tensorrt-rtx" else "tensorrt"
+            targets = ", ".join((self.metadata.get("tensorrt") or {}).get("compute_capabilities") or [])
+            raise DataError(f"{self.path}: {self.flavour.title} {getattr(trt, '__version__', '')} cannot deserialize "
+                            f"this plan on {gpu} (built by another version or for another GPU"
+                            f"{'; its targets: ' + targets if targets else ''}?); rebuild it with "
+                            f"`amc export --format {fmt}`")
         self.context = self.engine.create_execution_context()
         self.device = torch.device("cuda", torch.cuda.current_device())
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]

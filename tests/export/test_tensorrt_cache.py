@@ -58,3 +58,28 @@ def test_no_cache_file_starts_fresh(tmp_path: Path) -> None:
     assert use_timing_cache(Config(), None, notes) == {"blob": b""} and notes == []
     with pytest.raises(ExportError, match="TensorRT refused a fresh timing cache"):
         use_timing_cache(Config(refuse_fresh=True), None, notes)
+
+
+def test_timing_cache_is_replaced_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that dies half way (disk full, killed) leaves the previous cache, not a truncated one."""
+    from amc.export.tensorrt import save_timing_cache
+
+    class Full:
+        def get_timing_cache(self) -> Any:
+            return type("Cache", (), {"serialize": lambda self: b"new tactics " * 100})()
+
+    cache = tmp_path / "trt_timing.cache"
+    cache.write_bytes(b"old tactics")
+
+    def dies_half_way(self: Path, data: bytes) -> int:
+        with open(self, "wb") as fh:
+            fh.write(data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", dies_half_way)
+    with pytest.raises(OSError, match="No space left"):
+        save_timing_cache(Full(), cache)
+    monkeypatch.undo()
+    assert cache.read_bytes() == b"old tactics" and sorted(p.name for p in tmp_path.iterdir()) == ["trt_timing.cache"]
+    save_timing_cache(Full(), cache)
+    assert cache.read_bytes() == b"new tactics " * 100

@@ -255,3 +255,27 @@ def test_onnxruntime_cuda_provider(artifacts: dict[str, Path]) -> None:
     assert engine.providers[0] == "CUDAExecutionProvider"
     ref = Engine.load(artifacts["onnx"], provider="cpu")
     np.testing.assert_allclose(engine.run(frames(4))["logits"], ref.run(frames(4))["logits"], atol=1e-3)
+
+
+def test_parity_probe_checks_an_engine_on_its_stored_frames() -> None:
+    """The probe an ahead-of-time TensorRT-RTX engine carries: PyTorch's logits reproduced pass; a
+    permuted class order, a drift beyond fp32's |Δlogit| bound or NaN fail, each with its numbers."""
+    from amc.runtime.probe import check_probe, make_probe, probe_frames
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 2, 16)).astype(np.float32)
+    logits = (4 * rng.standard_normal((32, 11))).astype(np.float32)
+    fp32 = {"max_abs_logit": 1e-3, "min_agreement": 0.999, "tie_margin": 1e-3, "max_mean_tv": 1e-4}
+    probe = make_probe(x, logits, fp32, "val frames")
+    np.testing.assert_array_equal(probe_frames(probe), x)
+    ok, line = check_probe(probe, logits + 1e-4)
+    assert ok and line.startswith("probe parity vs PyTorch on 32 val frames") and "-> pass" in line
+    ok, line = check_probe(probe, logits[:, ::-1])
+    assert not ok and "-> FAIL" in line
+    ok, line = check_probe(probe, logits + 0.01)  # same argmax, but beyond fp32's bound
+    assert not ok and "max |Δlogit| 0.01" in line
+    bad = logits.copy()
+    bad[3, 2] = np.nan
+    assert check_probe(probe, bad) == (False, "probe: engine logits (32, 11) (finite: False) vs PyTorch (32, 11)")
+    fp16 = {**fp32, "max_abs_logit": None, "min_agreement": 0.99, "tie_margin": 0.05, "max_mean_tv": 0.01}
+    assert check_probe(make_probe(x, logits, fp16, "val frames"), logits + 0.01)[0]
