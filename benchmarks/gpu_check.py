@@ -132,7 +132,8 @@ def env_step(c: Check) -> dict[str, Any]:
          "cuda_available": cuda, "gpu": torch.cuda.get_device_name() if cuda else None,
          "capability": ".".join(map(str, torch.cuda.get_device_capability())) if cuda else None,
          "onnx": version("onnx"), "onnxruntime": ort.__version__, "ort_providers": ort.get_available_providers(),
-         "onnxslim": version("onnxslim"), "tensorrt": version("tensorrt"), "amc": version("amc"),
+         "onnxslim": version("onnxslim"), "tensorrt": version("tensorrt"),
+         "tensorrt_rtx": version("tensorrt_rtx"), "amc": version("amc"),
          "dry_run": c.dry}
     c.facts["versions"] = v
     for k, val in v.items():
@@ -232,23 +233,43 @@ def train_step(c: Check) -> dict[str, Any]:
     return result
 
 
+def rtx_runs_here() -> str:
+    """'' when a TensorRT-RTX engine built for this GPU can run here, else why not (it is still built: the
+    build needs no GPU; the export then defers parity to a GPU and says so)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no CUDA device"
+    import tensorrt_rtx
+
+    from amc.runtime.trt_flavours import compute_capabilities
+
+    cc = "SM{}{}".format(*torch.cuda.get_device_capability())
+    known = compute_capabilities(tensorrt_rtx)
+    return "" if cc in known else f"this GPU ({cc}) is not a TensorRT-RTX target ({', '.join(known)})"
+
+
 def targets(c: Check) -> list[tuple[str, str, str]]:
-    """(format, precision, why-not) for every export this machine could build ('' = build it)."""
+    """(format, precision, why-not) for every export this machine could build ('' = build it), in whichever
+    TensorRT flavours it has: data-centre TensorRT builds on the GPU; TensorRT-RTX builds anywhere."""
     import torch
 
     trt = version("tensorrt")
     no_trt = "" if not trt.startswith("not importable") and torch.cuda.is_available() else (
         "the tensorrt package is not installed" if trt.startswith("not") else "no CUDA device")
+    no_rtx = "the tensorrt_rtx package is not installed" if version("tensorrt_rtx").startswith("not") else ""
     if c.dry:
-        return [("onnx", "fp32", ""), ("onnx", "int8", ""), ("torch-compiled", "fp32", "")]
+        return [("onnx", "fp32", ""), ("onnx", "int8", ""), ("torch-compiled", "fp32", ""),
+                ("tensorrt-rtx", "int8", no_rtx)]
     no_gpu = "" if gpu(c) else "no CUDA device"
     return [("onnx", "fp32", ""), ("onnx", "fp16", ""), ("onnx", "int8", ""), ("onnx", "int8-dynamic", ""),
             ("torch-compiled", "fp32", no_gpu), ("torch-compiled", "bf16", no_gpu), ("torch-compiled", "fp16", no_gpu),
             ("triton", "fp32", ""), ("tensorrt", "fp32", no_trt), ("tensorrt", "fp16", no_trt),
-            ("tensorrt", "int8", no_trt), ("triton-tensorrt", "fp16", no_trt)]
+            ("tensorrt", "int8", no_trt), ("triton-tensorrt", "fp16", no_trt),
+            ("tensorrt-rtx", "fp32", no_rtx), ("tensorrt-rtx", "fp16", no_rtx), ("tensorrt-rtx", "int8", no_rtx)]
 
 
-SUFFIX = {"onnx": ".onnx", "torch-compiled": ".compiled", "tensorrt": ".engine"}
+SUFFIX = {"onnx": ".onnx", "torch-compiled": ".compiled", "tensorrt": ".engine", "tensorrt-rtx": ".engine"}
 
 
 def export_step(c: Check) -> dict[str, Any]:
@@ -271,6 +292,11 @@ def export_step(c: Check) -> dict[str, Any]:
             continue
         path = c.work / "art" / f"{fmt}-{precision}{SUFFIX.get(fmt, '')}"
         extra = ["--calib-frames", "128"] if precision == "int8" else []
+        not_here = rtx_runs_here() if fmt == "tensorrt-rtx" else ""
+        if fmt == "tensorrt-rtx" and not not_here:  # build for this GPU, so that parity runs at export
+            import torch
+
+            extra += ["--compute-capability", "SM{}{}".format(*torch.cuda.get_device_capability())]
         t = time.monotonic()
         rc, text = c.amc("export", run, "--format", fmt, "--precision", precision, "--out", str(path),
                          "--max-batch", max_batch, *extra, timeout=240)
@@ -282,6 +308,9 @@ def export_step(c: Check) -> dict[str, Any]:
             failed.append(f"{fmt} {precision}")
             continue
         row["path"] = str(path)
+        if not_here:  # a real engine, built without running it: nothing to score here
+            row.update(status="built, not run", reason=not_here)
+            continue
         report = c.work / "eval" / f"{fmt}-{precision}"
         t = time.monotonic()
         rc, text = c.amc("eval-engine", str(path), "--run", run, "--out", str(report), "--no-progress", timeout=180)
@@ -299,10 +328,12 @@ def export_step(c: Check) -> dict[str, Any]:
             row["reason"] = (text.strip().splitlines() or [""])[-1][:300]
         if rc != 0:
             failed.append(f"{fmt} {precision} ({row['status']})")
-    c.facts["artifacts"] = {f"{r['format']} {r['precision']}": r["path"] for r in rows if r.get("path")}
+    c.facts["artifacts"] = {f"{r['format']} {r['precision']}": r["path"] for r in rows
+                            if r.get("path") and r.get("status") != "built, not run"}
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(rows)}: {', '.join(failed)}")
-    return {"built": len(c.facts["artifacts"]), "of": len(rows)}
+    built_only = [f"{r['format']} {r['precision']}" for r in rows if r.get("status") == "built, not run"]
+    return {"built": len(c.facts["artifacts"]) + len(built_only), "of": len(rows), "built_not_run": built_only}
 
 
 # -- classify -------------------------------------------------------------------------------------
@@ -335,7 +366,8 @@ def bench_step(c: Check) -> dict[str, Any]:
     batches = DRY_BATCHES if c.dry else GPU_BATCHES
     seconds = "0.02" if c.dry else "0.25"
     plan = [("torch-compiled fp32", True), ("torch-compiled bf16", False), ("onnx fp32", False),
-            ("tensorrt fp16", False), ("tensorrt int8", False)]
+            ("tensorrt fp16", False), ("tensorrt int8", False), ("tensorrt-rtx fp16", False),
+            ("tensorrt-rtx int8", False)]
     results: list[dict[str, Any]] = []
     missing: list[str] = []
     c.facts["bench"] = results
@@ -401,7 +433,8 @@ def markdown(c: Check, started: str) -> str:
              f"- GPU: {v.get('gpu') or 'none'} ({c.facts.get('nvidia_smi', '')})",
              f"- torch {v.get('torch')} (CUDA {v.get('torch_cuda')}, cuDNN {v.get('cudnn')}), onnxruntime "
              f"{v.get('onnxruntime')} ({', '.join(v.get('ort_providers', []))}), onnx {v.get('onnx')}, "
-             f"tensorrt {v.get('tensorrt')}, python {v.get('python')}, {v.get('cpus')} CPUs", "",
+             f"tensorrt {v.get('tensorrt')}, tensorrt_rtx {v.get('tensorrt_rtx')}, python {v.get('python')}, "
+             f"{v.get('cpus')} CPUs", "",
              "| step | status | s | detail |", "| --- | --- | --: | --- |"]
     for s in c.steps:
         detail = s.get("reason") or s.get("pytest") or ""
@@ -443,7 +476,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--dry-run", action="store_true", help="the same steps on the CPU at toy sizes")
-    ap.add_argument("--budget", type=float, default=None, help="seconds for all steps (default 450; dry 120)")
+    ap.add_argument("--budget", type=float, default=None, help="seconds for all steps (default 450; dry 150: "
+                    "it builds a TensorRT-RTX engine too)")
     ap.add_argument("--work", type=Path, default=None, help="scratch directory (default: a new temp dir)")
     a = ap.parse_args()
     dry = a.dry_run or os.environ.get("AMC_GPU_CHECK_CPU") == "1"
@@ -452,7 +486,7 @@ def main() -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     work = a.work or Path(tempfile.mkdtemp(prefix="amc-gpu-check-"))  # removed at the end unless --work
     work.mkdir(parents=True, exist_ok=True)
-    c = Check(a.out, work, dry, a.budget or (120.0 if dry else 450.0))
+    c = Check(a.out, work, dry, a.budget or (150.0 if dry else 450.0))
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for name, fn, need_gpu, need_dry in STEPS:
         c.step(name, lambda fn=fn: fn(c), need_dry if dry else need_gpu)

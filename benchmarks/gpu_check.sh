@@ -5,7 +5,7 @@
 # device is missing is skipped, never failed), with the time each is planned to take on one H100:
 #   0. install     the carried wheels (.whl/: onnxslim) and amc itself, --no-index --no-deps   ~10 s
 #   1. environment nvidia-smi, python / torch (CUDA, cuDNN) / onnx / onnxruntime (providers) /
-#                  tensorrt / amc versions                                                    ~5 s
+#                  tensorrt / tensorrt_rtx / amc versions                                     ~5 s
 #   2. pytest -m gpu                 the suite's GPU tests (TensorRT ones skip without it)       ~40 s
 #   3. suite CUDA paths              tests that run on CUDA when present: resume equality,
 #                                    tests/runtime, export parity, the shipped-graph checks     <=160 s
@@ -15,7 +15,10 @@
 #   5. export + eval-engine          every format this machine can build: onnx fp32/fp16/int8/
 #                                    int8-dynamic, torch-compiled fp32/bf16/fp16, triton; with
 #                                    tensorrt importable also tensorrt fp32/fp16/int8 and
-#                                    triton-tensorrt fp16; each verified at export and scored by
+#                                    triton-tensorrt fp16; with tensorrt_rtx importable also
+#                                    tensorrt-rtx fp32/fp16/int8 (built for this GPU when it is
+#                                    a TensorRT-RTX target, else built and not run); each
+#                                    verified at export and scored by
 #                                    eval-engine against the run (exit 0 pass, 1 drift)          ~150 s
 #   6. bench                         batch 1..8192: torch-compiled fp32 (vs torch eager on the
 #                                    GPU) and bf16, ONNX Runtime on the CPU, TensorRT fp16/int8
@@ -41,7 +44,8 @@
 # gitignored .whl/ folder, named in `carry`. Once, here, in the repository root:
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl onnxslim==0.1.98
-# (onnxslim's own needs - colorama, ml-dtypes, onnx, packaging, sympy - are on the machines.) Then:
+# (onnxslim's own needs - colorama, ml-dtypes, onnx, packaging, sympy - are on the machines; tensorrt-rtx's
+# wheels, ~230 MB, exceed the carry limit: where a machine lacks it, the tensorrt-rtx rows are skipped.) Then:
 #   run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=570)
 # The files come back under the reply's files_at; copy them to results/gpu/<date>/ and commit them.
 # PYTHON picks the interpreter (default python3, the one holding torch on the lent machines).
@@ -53,7 +57,7 @@ DRY=0
 for arg in "$@"; do
   case "$arg" in
     --dry-run) DRY=1 ;;
-    -h|--help) sed -n '2,52p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,51p' "$0"; exit 0 ;;
     *) echo "error: unknown argument '$arg'; use --dry-run or nothing" >&2; exit 2 ;;
   esac
 done

@@ -31,7 +31,14 @@ def test_gpu_check_dry_run(tmp_path: Path) -> None:
     assert status["suite CUDA paths"]["status"] == "skipped" and status["suite CUDA paths"]["reason"]
     assert status["train a4 + resume"]["resume_equal"] is True
     exports = {(e["format"], e["precision"]): e for e in r["exports"]}
-    assert set(exports) == {("onnx", "fp32"), ("onnx", "int8"), ("torch-compiled", "fp32")}
+    assert set(exports) == {("onnx", "fp32"), ("onnx", "int8"), ("torch-compiled", "fp32"), ("tensorrt-rtx", "int8")}
+    rtx = exports.pop(("tensorrt-rtx", "int8"))  # a real engine built on the CPU; nothing here can run it
+    if r["versions"]["tensorrt_rtx"].startswith("not importable"):
+        assert rtx["status"] == "skipped" and "tensorrt_rtx package is not installed" in rtx["reason"]
+    else:
+        assert rtx["status"] == "built, not run" and rtx["reason"] == "no CUDA device", rtx
+        assert rtx["parity"].startswith("parity vs PyTorch: not checked at export (no GPU here")
+        assert Path(rtx["path"]).name == "tensorrt-rtx-int8.engine"
     for e in exports.values():
         assert e["status"] == "ok" and e["eval_exit"] == 0 and "-> pass" in e["parity"], e
         assert e["torch_agreement"] is not None and e["torch_agreement"] >= 0.9
