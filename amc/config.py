@@ -393,3 +393,50 @@ def preset(name: str, **overrides: Any) -> tuple[ModelConfig, TrainConfig]:
     model_values, train_values = split_settings(
         {**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}})
     return ModelConfig(**model_values), TrainConfig(**{"preset": name, **train_values})
+
+
+# Allowed values of each ServeConfig setting (inclusive); --help shows them.
+SERVE_BOUNDS: dict[str, tuple[float, float]] = {
+    "max_batch": (1, 65536), "max_delay_ms": (0.0, 60000.0), "max_request_frames": (1, 65536),
+    "max_body_mib": (0.001, 1024.0), "max_queue_frames": (1, 1 << 20), "client_share": (0.01, 1.0),
+    "request_timeout_s": (0.01, 3600.0), "top_k": (1, 1000),
+}
+
+
+def _bounds(name: str) -> str:
+    return "..".join(f"{v:d}" if isinstance(v, int) else f"{v:g}" for v in SERVE_BOUNDS[name])
+
+
+@dataclass
+class ServeConfig:
+    """Settings of `amc serve`: batching and the limits that protect the service from big or many requests."""
+
+    max_batch: int = setting(256, f"most frames per engine call (dynamic batching), {_bounds('max_batch')}")
+    max_delay_ms: float = setting(2.0, f"longest wait to gather a batch, ms, {_bounds('max_delay_ms')}")
+    max_request_frames: int = setting(4096, "most frames in one request (413 beyond); a JSON body may hold at most "
+                                            f"frames x 2 x L x 32 bytes, {_bounds('max_request_frames')}")
+    max_body_mib: float = setting(64.0, f"cap on any request body, MiB (413 beyond), {_bounds('max_body_mib')}")
+    max_queue_frames: int = setting(8192, "frames waiting for the engine, all clients together (503 + Retry-After "
+                                          f"beyond), {_bounds('max_queue_frames')}")
+    client_share: float = setting(0.5, "fraction of the queue one client address may hold (503 + Retry-After "
+                                       f"beyond), {_bounds('client_share')}")
+    request_timeout_s: float = setting(10.0, "deadline of a request from its arrival: 503 if it expires queued "
+                                             f"(dropped before inference), 504 in the engine, "
+                                             f"{_bounds('request_timeout_s')}")
+    top_k: int = setting(3, f"classes per frame in an answer unless the request asks, {_bounds('top_k')}")
+
+    def validate(self) -> ServeConfig:
+        for name, (lo, hi) in SERVE_BOUNDS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+                raise ConfigError(f"{name} (--{name.replace('_', '-')}) must be in {_bounds(name)}, got {value!r}")
+        share = int(self.max_queue_frames * self.client_share)
+        if self.max_request_frames > share:
+            raise ConfigError(f"max_request_frames ({self.max_request_frames}) is over one client's share of the "
+                              f"queue ({share} = max_queue_frames x client_share): such a request could never be "
+                              "admitted; raise --max-queue-frames or --client-share, or lower --max-request-frames")
+        return self
+
+    def client_frames(self) -> int:
+        """The most frames one client address may have queued at once."""
+        return max(1, int(self.max_queue_frames * self.client_share))

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from amc.cli.common import UsageError, check_output, console, say, user_errors, write_json
-from amc.cli.options import one_of
+from amc.cli.options import one_of, with_config_options
+from amc.config import ServeConfig
 from amc.runtime import PROVIDERS
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve")(user_errors(serve_cmd))
+    app.command("serve")(user_errors(with_config_options(ServeConfig)(serve_cmd)))
     app.command("bench")(user_errors(bench_cmd))
 
 
@@ -34,19 +35,22 @@ def serve_cmd(
                                 "a packaged model's name. [default: default]")] = None,
     host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 to listen on all).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0: any free port).", min=0, max=65535)] = 8000,
-    max_batch: Annotated[int, typer.Option(help="Most frames per engine call (dynamic batching).", min=1)] = 256,
-    max_delay_ms: Annotated[float, typer.Option(help="Longest wait to gather a batch, ms.", min=0)] = 2.0,
     provider: Annotated[one_of(PROVIDERS), typer.Option(help="Execution provider.")] = "auto",  # type: ignore[valid-type]
     threads: Annotated[int | None, typer.Option(help="Engine CPU threads. [default: the runtime's]",
                                                 min=1)] = None,
+    settings: dict[str, Any] | None = None,
 ) -> None:
-    """Serve a model over HTTP: POST /v1/classify, /healthz, /readyz, /v1/model, /metrics."""
+    """Serve a model over HTTP: POST /v1/classify, /healthz, /readyz, /v1/model, /metrics.
+
+    Oversized requests get 413 before their body is read; when the queue (or one client's share of it)
+    is full, or a request's deadline passes while it waits, 503 with Retry-After."""
+    from amc.config import ServeConfig, from_dict, to_dict
     from amc.pretrained import resolve_model
     from amc.serve.server import serve
 
+    cfg = from_dict(ServeConfig, {**to_dict(ServeConfig()), **(settings or {})}).validate()
     model = resolve_model(model)
-    serve(str(model), host=host, port=port, max_batch=max_batch, max_delay_ms=max_delay_ms, provider=provider,
-          threads=threads, announce=say)
+    serve(str(model), host=host, port=port, config=cfg, provider=provider, threads=threads, announce=say)
 
 
 def bench_cmd(

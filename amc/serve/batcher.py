@@ -6,6 +6,13 @@ request, keeps gathering until `max_delay_ms` has passed since that request arri
 loop stays free to accept and parse more requests meanwhile) and hands each caller its own
 rows, in order. A request larger than `max_batch` is cut into slices that run as separate batches.
 
+The queue is bounded in frames, not requests: `max_queue_frames` in all, and at most
+`client_frames` for one client (its address), so one flooding client cannot crowd out the others.
+A request that does not fit is refused at once with `Overloaded` (the service answers 503 with a
+Retry-After estimated from the recent engine rate). Every request carries a deadline: work still
+queued when it passes is dropped before inference (`DeadlineExpired`, queued=True); a caller that
+goes away (cancelled: the client disconnected) frees its place in the queue at once.
+
 Shutdown is graceful: `stop()` refuses new work, runs everything already queued without
 waiting for the delay, then ends the worker.
 """
@@ -13,6 +20,7 @@ waiting for the delay, then ends the worker.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -29,11 +37,32 @@ class BatcherClosed(RuntimeError):
     """The batcher is shutting down and takes no new requests."""
 
 
-@dataclass
+class Overloaded(RuntimeError):
+    """The queue has no room for a request: `reason` 'queue_full' or 'client_share'; retry after `retry_after` s."""
+
+    def __init__(self, reason: str, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.reason, self.retry_after = reason, retry_after
+
+
+class DeadlineExpired(RuntimeError):
+    """A request's deadline passed: while still queued (`queued`, never run) or while in the engine."""
+
+    def __init__(self, queued: bool, retry_after: int = 1) -> None:
+        super().__init__("the request's deadline passed while it waited in the queue (the service is overloaded)"
+                         if queued else "the request's deadline passed while the engine ran it")
+        self.queued, self.retry_after = queued, retry_after
+
+
+@dataclass(eq=False)
 class _Item:
     frames: np.ndarray  # (n, 2, L) float32
     future: asyncio.Future[Outputs]
+    client: str = ""
+    deadline: float = math.inf  # time.perf_counter() after which the item is dropped unrun
     arrived: float = field(default_factory=time.perf_counter)
+    started: bool = False  # taken into a batch
+    counted: bool = True  # its frames still count in the queue totals
 
 
 @dataclass
@@ -52,7 +81,8 @@ class Batcher:
     """
 
     def __init__(self, run_fn: Callable[[np.ndarray], Outputs], max_batch: int = 256, max_delay_ms: float = 2.0,
-                 on_batch: Callable[[int, float], None] | None = None) -> None:
+                 on_batch: Callable[[int, float], None] | None = None, max_queue_frames: int | None = None,
+                 client_frames: int | None = None) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         if max_delay_ms < 0:
@@ -61,9 +91,13 @@ class Batcher:
         self.max_batch = int(max_batch)
         self.max_delay = float(max_delay_ms) / 1000.0
         self.on_batch = on_batch
+        self.max_queue_frames = max_queue_frames  # None: unbounded
+        self.client_frames = client_frames  # None: no per-client limit
         self.stats = BatcherStats()
         self._items: deque[_Item] = deque()
         self._queued_frames = 0
+        self._by_client: dict[str, int] = {}
+        self._seconds_per_frame = 0.0  # recent engine cost (moving average), for Retry-After
         self._wake: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -77,6 +111,14 @@ class Batcher:
     @property
     def queued_frames(self) -> int:
         return self._queued_frames
+
+    def client_queued(self, client: str) -> int:
+        return self._by_client.get(client, 0)
+
+    def retry_after(self, frames: int | None = None) -> int:
+        """Whole seconds until about `frames` (default: the whole queue) have run at the recent engine rate."""
+        n = self._queued_frames if frames is None else frames
+        return int(min(60, max(1, math.ceil(n * self._seconds_per_frame))))
 
     async def start(self) -> None:
         if self._worker is not None:
@@ -108,24 +150,64 @@ class Batcher:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     # -- callers ----------------------------------------------------------------------------
-    async def submit(self, frames: np.ndarray) -> Outputs:
-        """Queue (n, 2, L) frames and wait for their outputs (row i answers frame i)."""
+    async def submit(self, frames: np.ndarray, client: str = "", timeout: float | None = None) -> Outputs:
+        """Queue (n, 2, L) frames and wait for their outputs (row i answers frame i).
+
+        Refused at once with Overloaded when the queue, or this client's share of it, has no room for n
+        frames; DeadlineExpired when `timeout` seconds pass first (queued work is then dropped unrun).
+        Cancelling the caller (a client that disconnected) removes its queued frames."""
         if self._closing or self._worker is None:
             raise BatcherClosed("the server is shutting down")
         n = len(frames)
-        if n <= self.max_batch:
-            return await self._enqueue(frames)
-        parts = [self._enqueue(frames[i:i + self.max_batch]) for i in range(0, n, self.max_batch)]
-        results = await asyncio.gather(*parts)
+        self.admit(n, client)
+        deadline = math.inf if timeout is None else time.perf_counter() + timeout
+        items = [self._enqueue(frames[i:i + self.max_batch], client, deadline) for i in range(0, n, self.max_batch)]
+        futures = [it.future for it in items]
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*futures), timeout)
+        except TimeoutError:
+            raise DeadlineExpired(queued=not any(it.started for it in items),
+                                  retry_after=self.retry_after()) from None
+        finally:
+            for f in futures:  # a caller cancelled or timed out: its queued slices go (and free their room)
+                f.cancel()
+        if len(results) == 1:
+            return results[0]
         return {k: np.concatenate([r[k] for r in results]) for k in results[0]}
 
-    def _enqueue(self, frames: np.ndarray) -> asyncio.Future[Outputs]:
+    def admit(self, n: int, client: str = "") -> None:
+        """Raise Overloaded unless n more frames from `client` fit in the queue."""
+        if self.client_frames is not None and self._by_client.get(client, 0) + n > self.client_frames:
+            raise Overloaded("client_share", f"this client already has {self._by_client.get(client, 0)} frames "
+                                             f"queued; one client may queue at most {self.client_frames}",
+                             self.retry_after(self._by_client.get(client, 0)))
+        if self.max_queue_frames is not None and self._queued_frames + n > self.max_queue_frames:
+            raise Overloaded("queue_full", f"the queue is full ({self._queued_frames} of {self.max_queue_frames} "
+                                           f"frames waiting)", self.retry_after())
+
+    def _enqueue(self, frames: np.ndarray, client: str = "", deadline: float = math.inf) -> _Item:
         assert self._wake is not None
         fut: asyncio.Future[Outputs] = asyncio.get_running_loop().create_future()
-        self._items.append(_Item(frames, fut))
+        item = _Item(frames, fut, client, deadline)
+        self._items.append(item)
         self._queued_frames += len(frames)
+        self._by_client[client] = self._by_client.get(client, 0) + len(frames)
+        fut.add_done_callback(lambda _: self._release(item))  # cancelled or answered: its room is free
         self._wake.set()
-        return fut
+        return item
+
+    def _release(self, item: _Item) -> None:
+        """Take an item's frames out of the queue totals (once)."""
+        if not item.counted:
+            return
+        item.counted = False
+        n = len(item.frames)
+        self._queued_frames -= n
+        left = self._by_client.get(item.client, 0) - n
+        if left > 0:
+            self._by_client[item.client] = left
+        else:
+            self._by_client.pop(item.client, None)
 
     # -- worker -----------------------------------------------------------------------------
     async def _loop(self) -> None:
@@ -151,14 +233,20 @@ class Batcher:
             await self._run(self._take())
 
     def _take(self) -> list[_Item]:
-        """Pop queued requests, oldest first, up to max_batch frames (always at least one)."""
+        """Pop queued requests, oldest first, up to max_batch frames; drop those cancelled or past their deadline."""
         items: list[_Item] = []
         total = 0
+        now = time.perf_counter()
         while self._items and (not items or total + len(self._items[0].frames) <= self.max_batch):
             item = self._items.popleft()
-            self._queued_frames -= len(item.frames)
             if item.future.done():  # the caller went away (cancelled): skip its frames
+                self._release(item)
                 continue
+            if now >= item.deadline:  # nobody waits for this answer any more: never run it
+                item.future.set_exception(DeadlineExpired(queued=True, retry_after=self.retry_after()))
+                continue
+            self._release(item)  # in the engine now: no longer queued
+            item.started = True
             items.append(item)
             total += len(item.frames)
         return items
@@ -191,6 +279,9 @@ class Batcher:
         s.max_batch_seen = max(s.max_batch_seen, size)
         s.sizes.append(size)
         del s.sizes[:-64]
+        per_frame = seconds / max(size, 1)
+        self._seconds_per_frame = per_frame if not self._seconds_per_frame else \
+            0.8 * self._seconds_per_frame + 0.2 * per_frame
         if self.on_batch is not None:
             try:
                 self.on_batch(size, seconds)

@@ -10,9 +10,19 @@
 
 Status codes for bad input (the body is always {"error": "..."}; the service keeps serving):
 400 the body cannot be read as a request (malformed JSON, no "iq", X-Batch-Size missing, byte count
-not B*2*L*4); 413 body over max_body_bytes or more frames than max_request_frames; 415 a content
-type other than JSON or octet-stream; 422 readable but wrong frames (rank, I/Q rows, frame length,
-empty batch, non-numbers, NaN/Inf) or a bad top_k; 503 shutting down.
+not B*2*L*4); 408 the body did not arrive before the request's deadline; 413 more frames than
+max_request_frames, or a body over its byte limit; 415 a content type other than JSON or
+octet-stream; 422 readable but wrong frames (rank, I/Q rows, frame length, empty batch, non-numbers,
+NaN/Inf) or a bad top_k; 503 + Retry-After the queue (or this client's share of it) is full, the
+deadline passed while queued, or shutting down; 504 the deadline passed in the engine.
+
+Protection, cheapest check first (settings in amc.config.ServeConfig): the byte limit follows from the
+frame limit (JSON: max_request_frames x 2 x L x JSON_NUMBER_BYTES + JSON_SLACK_BYTES, capped by
+max_body_mib; binary: exactly X-Batch-Size x 2 x L x 4) and is checked against Content-Length before
+any byte of the body is read (a chunked body is counted while it arrives and refused at the limit);
+a JSON body's commas bound its numbers before it is parsed, its frames are counted before they become
+arrays; the batcher's queue is bounded in frames with a per-client share; every request has a deadline;
+a client that disconnects takes its queued frames with it. Refusals are counted in amc_refused_total.
 
 fastapi, uvicorn and prometheus_client are imported here only, inside the functions that need them.
 """
@@ -31,25 +41,44 @@ from typing import Any
 import numpy as np
 
 from amc import jsonio
-from amc.config import ConfigError
+from amc.config import ConfigError, ServeConfig, from_dict, to_dict
 from amc.runtime import Engine, InputError, validate_iq
-from amc.serve.batcher import Batcher, BatcherClosed
+from amc.serve.batcher import Batcher, BatcherClosed, DeadlineExpired, Overloaded
 
 log = logging.getLogger("amc.serve")
 
 JSON_TYPE = "application/json"
 BINARY_TYPE = "application/octet-stream"
 OFFLOAD_PARSE_BYTES = 256 * 1024  # parse bodies above this size in a worker thread
+JSON_NUMBER_BYTES = 32  # room per JSON number: "-0.12345678901234567e-05, " is 26 characters
+JSON_SLACK_BYTES = 64 * 1024  # brackets, "top_k", whitespace
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class ApiError(Exception):
-    """A request the service refuses: HTTP status, a metrics kind and a one-line message."""
+    """A request the service refuses: HTTP status, a metrics kind, a one-line message, optional Retry-After."""
 
-    def __init__(self, status: int, kind: str, message: str) -> None:
+    def __init__(self, status: int, kind: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
-        self.status, self.kind, self.message = status, kind, message
+        self.status, self.kind, self.message, self.retry_after = status, kind, message, retry_after
+
+
+# Refusals that protect the service (amc_refused_total{reason}), as opposed to malformed requests.
+REFUSALS = ("too_large", "batch_limit", "queue_full", "client_share", "deadline_queued", "deadline_engine",
+            "body_timeout", "client_disconnect", "shutting_down")
+
+
+def json_byte_limit(max_frames: int, frame_length: int, cap: int) -> int:
+    """The largest JSON body a request of max_frames frames needs (or `cap` if smaller)."""
+    return min(cap, max_frames * 2 * frame_length * JSON_NUMBER_BYTES + JSON_SLACK_BYTES)
+
+
+def count_json_frames(iq: Any) -> int:
+    """Frames in a parsed "iq" value, read from its nesting alone (nothing is converted yet)."""
+    if isinstance(iq, list) and iq and isinstance(iq[0], list) and iq[0] and isinstance(iq[0][0], list):
+        return len(iq)  # (B, 2, L)
+    return 1  # (2, L), or something check_frames will refuse
 
 
 # -- request parsing (pure functions: bytes in, frames out) ----------------------------------------
@@ -76,8 +105,16 @@ def parse_top_k(value: Any, num_classes: int) -> int:
     return value
 
 
-def parse_json(body: bytes, frame_length: int) -> tuple[np.ndarray, Any]:
-    """JSON body -> (frames, top_k or None). Python's json reads NaN / Infinity literals; they are refused."""
+def parse_json(body: bytes, frame_length: int, max_frames: int | None = None) -> tuple[np.ndarray, Any]:
+    """JSON body -> (frames, top_k or None). Python's json reads NaN / Infinity literals; they are refused.
+
+    With `max_frames`, a body with more commas than that many frames' numbers is refused before it is
+    parsed (a scan, no allocation), and a parsed one with more frames before its arrays are built."""
+    if max_frames is not None:
+        numbers = max_frames * 2 * frame_length
+        if body.count(b",") > numbers + 16:
+            raise ApiError(413, "batch_limit", f"the body holds more than {numbers} numbers ({max_frames} frames of "
+                                               f"2 x {frame_length}); the limit is {max_frames} frames")
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
@@ -86,6 +123,9 @@ def parse_json(body: bytes, frame_length: int) -> tuple[np.ndarray, Any]:
         raise ApiError(400, "bad_json", "malformed JSON: nested too deeply") from None
     if not isinstance(doc, dict) or "iq" not in doc:
         raise ApiError(400, "bad_json", 'expected a JSON object {"iq": [[I...], [Q...]]} or {"iq": [frames...]}')
+    n = count_json_frames(doc["iq"])
+    if max_frames is not None and n > max_frames:
+        raise ApiError(413, "batch_limit", f"{n} frames in one request; the limit is {max_frames}")
     try:
         x = np.array(doc["iq"])
     except (ValueError, TypeError, OverflowError, RecursionError):
@@ -96,8 +136,8 @@ def parse_json(body: bytes, frame_length: int) -> tuple[np.ndarray, Any]:
     return check_frames(x, frame_length), doc.get("top_k")
 
 
-def parse_binary(body: bytes, batch_header: str | None, frame_length: int, max_frames: int) -> np.ndarray:
-    """float32 little-endian (B, 2, L) with B in X-Batch-Size -> frames."""
+def binary_batch(batch_header: str | None, max_frames: int) -> int:
+    """B from X-Batch-Size, checked before the body is read."""
     if batch_header is None:
         raise ApiError(400, "bad_header", "binary requests need an X-Batch-Size header (frames in the body)")
     try:
@@ -108,6 +148,12 @@ def parse_binary(body: bytes, batch_header: str | None, frame_length: int, max_f
         raise ApiError(422, "empty", f"X-Batch-Size must be >= 1, got {b}")
     if b > max_frames:
         raise ApiError(413, "batch_limit", f"{b} frames in one request; the limit is {max_frames}")
+    return b
+
+
+def parse_binary(body: bytes, batch_header: str | None, frame_length: int, max_frames: int) -> np.ndarray:
+    """float32 little-endian (B, 2, L) with B in X-Batch-Size -> frames."""
+    b = binary_batch(batch_header, max_frames)
     expected = b * 2 * frame_length * 4
     if len(body) != expected:
         if len(body) and len(body) % (b * 8) == 0:
@@ -150,6 +196,8 @@ class Metrics:
                                         registry=r)
         self.latency = Histogram("amc_request_latency_seconds", "Seconds from request to response (classify).",
                                  buckets=LATENCY_BUCKETS, registry=r)
+        self.refused = Counter("amc_refused", "Requests refused to protect the service, by reason.", ["reason"],
+                               registry=r)
         self.queued = Gauge("amc_queued_frames", "Frames waiting for the engine.", registry=r)
         self.ready = Gauge("amc_ready", "1 when the engine is warmed up and the service takes requests.", registry=r)
 
@@ -163,11 +211,16 @@ class Metrics:
 
 
 # -- the app ----------------------------------------------------------------------------------------
-async def read_body(request: Any, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it passes `limit` bytes."""
+def check_length(request: Any, limit: int) -> None:
+    """413 from Content-Length alone, before any byte of the body is read."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "too_large", f"body of {int(declared)} bytes is over the limit of {limit} bytes")
+
+
+async def read_body(request: Any, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes `limit` bytes (Content-Length: before reading)."""
+    check_length(request, limit)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -177,14 +230,19 @@ async def read_body(request: Any, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(engine: Any, max_batch: int = 256, max_delay_ms: float = 2.0, max_body_bytes: int = 32 << 20,
-               top_k: int = 3, max_request_frames: int = 4096, warmup: bool = True) -> Any:
+def create_app(engine: Any, config: ServeConfig | None = None, warmup: bool = True,
+               max_body_bytes: int | None = None, **settings: Any) -> Any:
     """A FastAPI app serving `engine` (an amc.serve.runtime.Engine or anything with its interface).
 
-    The engine runs behind a dynamic batcher (at most `max_batch` frames, or the engine's own
-    max_batch if smaller, per call; `max_delay_ms` of gathering). Warm-up runs in the background
-    at startup; /readyz answers 503 until it is done. Shutdown drains queued requests.
+    `config` (default ServeConfig()) with `settings` over it (e.g. max_batch=32); `max_body_bytes`
+    replaces max_body_mib where a byte count is handier. The engine runs behind a dynamic batcher (at
+    most `max_batch` frames, or the engine's own max_batch if smaller, per call; `max_delay_ms` of
+    gathering). Warm-up runs in the background at startup; /readyz answers 503 until it is done.
+    Shutdown drains queued requests.
     """
+    cfg = from_dict(ServeConfig, {**to_dict(config or ServeConfig()), **settings}).validate()
+    max_batch, max_delay_ms, max_request_frames = cfg.max_batch, cfg.max_delay_ms, cfg.max_request_frames
+    body_cap = int(cfg.max_body_mib * (1 << 20)) if max_body_bytes is None else int(max_body_bytes)
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse as StarletteJSON
     from fastapi.responses import Response
@@ -200,9 +258,12 @@ def create_app(engine: Any, max_batch: int = 256, max_delay_ms: float = 2.0, max
     classes = list(engine.classes)
     frame_length = int(engine.frame_length)
     batch = max(1, min(int(max_batch), int(getattr(engine, "max_batch", max_batch) or max_batch)))
-    default_k = max(1, min(int(top_k), len(classes)))
+    default_k = max(1, min(int(cfg.top_k), len(classes)))
+    json_limit = json_byte_limit(max_request_frames, frame_length, body_cap)
+    binary_limit = min(body_cap, max_request_frames * 2 * frame_length * 4)
     metrics = Metrics()
-    batcher = Batcher(engine.run, max_batch=batch, max_delay_ms=max_delay_ms, on_batch=metrics.on_batch)
+    batcher = Batcher(engine.run, max_batch=batch, max_delay_ms=max_delay_ms, on_batch=metrics.on_batch,
+                      max_queue_frames=cfg.max_queue_frames, client_frames=cfg.client_frames())
     metrics.queued.set_function(lambda: batcher.queued_frames)
     state: dict[str, Any] = {"ready": False, "reason": "warming up", "closing": False}
     short = {"backend": engine.backend, "precision": engine.precision, "frame_length": frame_length,
@@ -245,42 +306,81 @@ def create_app(engine: Any, max_batch: int = 256, max_delay_ms: float = 2.0, max
         log.exception("unhandled error on %s", request.url.path)
         return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
 
-    async def parse(request: Request) -> tuple[np.ndarray, int]:
+    async def parse(request: Request, client: str, deadline: float) -> tuple[np.ndarray, int]:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in (JSON_TYPE, BINARY_TYPE):
             raise ApiError(415, "content_type", f"content type '{ctype or '(none)'}' is not supported; send "
                                                 f"{JSON_TYPE} or {BINARY_TYPE} (float32 LE (B, 2, L) + X-Batch-Size)")
-        body = await read_body(request, max_body_bytes)
+        if ctype == BINARY_TYPE:  # the header says how many bytes may follow: check before reading them
+            b = binary_batch(request.headers.get("x-batch-size"), max_request_frames)
+            limit = min(binary_limit, b * 2 * frame_length * 4)
+        else:
+            limit = json_limit
+        check_length(request, limit)
+        batcher.admit(1, client)  # no room for even one frame (of this client): do not read the body
+        try:
+            body = await asyncio.wait_for(read_body(request, limit), deadline - time.perf_counter())
+        except TimeoutError:
+            raise ApiError(408, "body_timeout", f"the body did not arrive within the request deadline "
+                                                f"({cfg.request_timeout_s:g} s)") from None
         if ctype == JSON_TYPE:
             if len(body) > OFFLOAD_PARSE_BYTES:
-                frames, k = await asyncio.get_running_loop().run_in_executor(None, parse_json, body, frame_length)
+                frames, k = await asyncio.get_running_loop().run_in_executor(None, parse_json, body, frame_length,
+                                                                             max_request_frames)
             else:
-                frames, k = parse_json(body, frame_length)
-            if len(frames) > max_request_frames:
-                raise ApiError(413, "batch_limit", f"{len(frames)} frames in one request; the limit is "
-                                                   f"{max_request_frames}")
+                frames, k = parse_json(body, frame_length, max_request_frames)
         else:
             frames = parse_binary(body, request.headers.get("x-batch-size"), frame_length, max_request_frames)
             k = None
         k = request.query_params.get("top_k") if k is None else k
         return frames, default_k if k is None else parse_top_k(k, len(classes))
 
+    async def disconnected(request: Request) -> None:
+        """Returns when the client goes away (the body has been read: the next message is the disconnect)."""
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    async def infer(request: Request, frames: np.ndarray, client: str, deadline: float) -> dict[str, np.ndarray]:
+        """The batcher's answer, unless the client disconnects first (its queued frames are then dropped)."""
+        work = asyncio.ensure_future(batcher.submit(frames, client, max(deadline - time.perf_counter(), 0.0)))
+        gone = asyncio.ensure_future(disconnected(request))
+        try:
+            await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not work.done():
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)  # until its queued frames are gone
+        if work.cancelled():
+            raise ClientDisconnect()
+        return work.result()
+
     async def classify(request: Request) -> JSONResponse:
         t0 = time.perf_counter()
-        status, kind, message = 200, "", ""
+        deadline = t0 + cfg.request_timeout_s
+        status, kind, message, retry = 200, "", "", None
+        client = request.client.host if request.client else ""
         try:
             if state["closing"]:
                 raise BatcherClosed("the server is shutting down")
-            frames, k = await parse(request)
-            out = await batcher.submit(frames)
+            frames, k = await parse(request, client, deadline)
+            batcher.admit(len(frames), client)  # before the deadline check: a full queue says so
+            if time.perf_counter() >= deadline:
+                raise DeadlineExpired(queued=True, retry_after=batcher.retry_after())
+            out = await infer(request, frames, client, deadline)
             predictions = answer(out, classes, k)
             metrics.frames.inc(len(frames))
             return JSONResponse({"predictions": predictions, "model": short})
         except ApiError as e:
-            status, kind, message = e.status, e.kind, e.message
+            status, kind, message, retry = e.status, e.kind, e.message, e.retry_after
+        except Overloaded as e:
+            status, kind, message, retry = 503, e.reason, f"{e}; retry later", e.retry_after
+        except DeadlineExpired as e:
+            status, kind, message = (503, "deadline_queued", str(e)) if e.queued else (504, "deadline_engine", str(e))
+            retry = e.retry_after if e.queued else None
         except BatcherClosed as e:
             status, kind, message = 503, "shutting_down", str(e)
-        except ClientDisconnect:  # the caller went away mid-body: nobody to answer
+        except ClientDisconnect:  # the caller went away (mid-body or while queued): nobody to answer
             status, kind, message = 499, "client_disconnect", "client disconnected"
         except InputError as e:  # the runtime refused what the parser let through
             status, kind, message = 422, "input", str(e).splitlines()[0] if str(e) else "invalid input"
@@ -291,7 +391,12 @@ def create_app(engine: Any, max_batch: int = 256, max_delay_ms: float = 2.0, max
             metrics.requests.labels(str(status)).inc()
             metrics.latency.observe(time.perf_counter() - t0)
         metrics.errors.labels(kind).inc()
-        return JSONResponse({"error": message}, status_code=status)
+        if kind in REFUSALS:
+            metrics.refused.labels(kind).inc()
+        headers = {"Retry-After": str(retry)} if retry is not None else None
+        if status == 413:  # the body was not read (or not all of it): the connection cannot be reused
+            headers = {**(headers or {}), "Connection": "close"}
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
 
     # a plain Starlette route: the hot path skips FastAPI's dependency solving (the body is parsed by hand)
     app.add_route("/v1/classify", classify, methods=["POST"])
@@ -312,7 +417,9 @@ def create_app(engine: Any, max_batch: int = 256, max_delay_ms: float = 2.0, max
         train = meta.get("train_metrics") or {}
         info = {"classes": classes, "frame_length": frame_length, "precision": engine.precision,
                 "backend": engine.backend, "max_batch": batch, "max_delay_ms": max_delay_ms,
-                "max_request_frames": max_request_frames, "train_metrics": {k: train.get(k) for k in
+                "max_request_frames": max_request_frames, "max_json_bytes": json_limit,
+                "max_queue_frames": cfg.max_queue_frames, "client_frames": cfg.client_frames(),
+                "request_timeout_s": cfg.request_timeout_s, "train_metrics": {k: train.get(k) for k in
                                                                             ("val_acc", "per_snr", "bands")},
                 "metadata": {k: v for k, v in meta.items() if k not in ("classes", "train_metrics", "reference")}}
         return JSONResponse(info)
@@ -326,6 +433,11 @@ def create_app(engine: Any, max_batch: int = 256, max_delay_ms: float = 2.0, max
     return app
 
 
+def url(host: str, port: int) -> str:
+    """http://host:port, an IPv6 address in brackets (RFC 3986): http://[::1]:8000."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A bound TCP socket (port 0: any free one), or ConfigError naming the address and the fix."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -336,14 +448,13 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         why = "the port is in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
-        raise ConfigError(f"cannot listen on {host}:{port}: {why}; choose another --port (0 picks a free one) "
+        raise ConfigError(f"cannot listen on {url(host, port)[7:]}: {why}; choose another --port (0 picks a free one) "
                           "or --host") from None
     return sock
 
 
-def serve(model_path: str, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 256,
-          max_delay_ms: float = 2.0, provider: str = "auto", threads: int | None = None,
-          max_body_bytes: int = 32 << 20, top_k: int = 3, log_level: str = "info", access_log: bool = False,
+def serve(model_path: str, host: str = "127.0.0.1", port: int = 8000, config: ServeConfig | None = None,
+          provider: str = "auto", threads: int | None = None, log_level: str = "info", access_log: bool = False,
           graceful_timeout_s: float = 30.0, announce: Callable[[str], None] = print) -> None:
     """Load the engine, bind the port, then announce and serve with uvicorn until SIGINT / SIGTERM (then drain).
 
@@ -357,14 +468,15 @@ def serve(model_path: str, host: str = "127.0.0.1", port: int = 8000, max_batch:
         handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
+    cfg = (config or ServeConfig()).validate()
     engine = Engine.load(model_path, provider=provider, threads=threads)
-    app = create_app(engine, max_batch=max_batch, max_delay_ms=max_delay_ms, max_body_bytes=max_body_bytes,
-                     top_k=top_k)
+    app = create_app(engine, cfg)
     sock = bind(host, port)
     where = sock.getsockname()
     announce(f"serving {model_path} ({engine.backend} {engine.precision}, L={engine.frame_length}, "
-             f"{len(engine.classes)} classes) on http://{host}:{where[1]} (max batch {max_batch}, "
-             f"max delay {max_delay_ms:g} ms)")
+             f"{len(engine.classes)} classes) on {url(host, where[1])} (max batch {cfg.max_batch}, "
+             f"max delay {cfg.max_delay_ms:g} ms, queue {cfg.max_queue_frames} frames, "
+             f"deadline {cfg.request_timeout_s:g} s)")
     server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=access_log,
                                            timeout_graceful_shutdown=int(math.ceil(graceful_timeout_s))))
     try:
