@@ -154,9 +154,9 @@ async def phase(port: int, seconds: float, good_bodies: list[bytes], n_good: int
                          *[flood() for _ in range(n_flood)])
     elapsed = time.perf_counter() - t0
     ms = np.asarray(latencies) * 1000 if latencies else np.asarray([np.nan])
-    return {"seconds": elapsed, "good": {"ok": len(latencies), "errors": good_errors,
-                                         "req_per_s": len(latencies) / elapsed,
-                                         "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))},
+    good_row = {"ok": len(latencies), "errors": good_errors, "req_per_s": len(latencies) / elapsed,
+                "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
+    return {"seconds": elapsed, "good": good_row,
             "oversized": {"answers": attack["oversized"],
                           "answer_ms_p50": float(np.median(over_ms)) if over_ms else None,
                           "answer_ms_max": max(over_ms) if over_ms else None},
