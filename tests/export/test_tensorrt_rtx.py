@@ -222,3 +222,35 @@ class _nothing:
 
     def __exit__(self, *a: object) -> bool:
         return False
+
+
+def test_precision_check_names_each_broken_promise(tiny_checkpoints: dict[str, Path], tmp_path: Path) -> None:
+    """The check on a real parsed int8 network: the true record passes; a record that keeps a quantized Gemm
+    float, or promises one more quantized layer, fails naming it; the same network judged as fp32 or fp16
+    fails too (int8 tensors; no half layer)."""
+    import onnx
+
+    from amc.export.trt_precision import check
+
+    r = export(tiny_checkpoints["cldnn"], precision="int8", out=tmp_path / "q.onnx", calib_frames=64, simplify=False)
+    proto = onnx.load(str(r.path))
+    ops = {n.name: n.op_type for n in proto.graph.node}
+    record = r.metadata["quantization"]
+    logger = trt.Logger(trt.Logger.ERROR)
+    builder = trt.Builder(logger)
+    network = builder.create_network(strongly_typed_flags(trt))
+    parser = trt.OnnxParser(network, logger)
+    assert parser.parse_from_file(str(r.path))
+    ok = check(trt, network, "int8", ops, record)
+    assert ok.problems == [] and ok.summary["quantised_matrix_layers"] == sum(record["quantized_ops"].values())
+    gemm = next(n.name for n in proto.graph.node if n.op_type == "Gemm" and n.name not in record["float_nodes"])
+    keeps = check(trt, network, "int8", ops, {**record, "float_nodes": [*record["float_nodes"], gemm]})
+    n = ok.summary["quantised_matrix_layers"]
+    assert keeps.problems == [f"{gemm}: fed by Q/DQ, but the quantization record keeps it float",
+                              f"{n - 1} matrix layers are quantized, the quantization record promises {n}"]
+    more = {**record, "quantized_ops": {**record["quantized_ops"], "Gemm": record["quantized_ops"]["Gemm"] + 1}}
+    assert check(trt, network, "int8", ops, more).problems == [
+        f"{n} matrix layers are quantized, the quantization record promises {n + 1}"]
+    as_fp32 = check(trt, network, "fp32", ops).problems
+    assert as_fp32 and all("INT8 output in an fp32 engine" in p for p in as_fp32)
+    assert "no layer runs in half: the network is not an fp16 export" in check(trt, network, "fp16", ops).problems
