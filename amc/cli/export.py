@@ -38,8 +38,9 @@ def export_cmd(
     plain: Annotated[bool, typer.Option("--plain", help="TensorRT: bare .plan (for Triton / trtexec) plus a "
                                                         "sidecar .json.")] = False,
     compute_capability: Annotated[str | None, typer.Option(
-        "--compute-capability", help="tensorrt-rtx: target GPUs, e.g. SM86,SM89 or 8.6,12.0. [default: all the "
-                                     "installed TensorRT-RTX supports]")] = None,
+        "--compute-capability", help="tensorrt-rtx: target GPUs, e.g. SM86,SM89 or 8.6,12.0; 'all' adds Turing "
+                                     "(SM75, fp16 only). [default: every target of the installed TensorRT-RTX but "
+                                     "SM75]")] = None,
     with_denoised: Annotated[bool, typer.Option("--with-denoised",
                                                 help="Add the denoised frame (B, 2, L) as an output.")] = False,
     simplify: Annotated[bool, typer.Option("--simplify/--no-simplify", help="Simplify the graph with onnxslim "

@@ -133,6 +133,10 @@ def test_compute_capability_choices(tiny_checkpoints: dict[str, Path]) -> None:
     with pytest.raises(ExportError, match=r"--compute-capability 'SM90': not one this TensorRT-RTX builds for; "
                                           r"choose from SM75, SM80, SM86"):
         export(tiny_checkpoints["a4"], fmt="tensorrt-rtx", compute_capability="SM86,SM90")
+    res = runner.invoke(app, ["export", str(tiny_checkpoints["a4"]), "--format", "tensorrt-rtx",
+                              "--compute-capability", "7.0"])
+    assert res.exit_code == 2 and res.output.startswith("error: --compute-capability '7.0': not one this")
+    assert len(res.output.strip().splitlines()) == 1
     with pytest.raises(ExportError, match="--compute-capability does not apply to format 'onnx'; formats that "
                                           "take it: tensorrt-rtx, triton-tensorrt-rtx"):
         export(tiny_checkpoints["a4"], fmt="onnx", compute_capability="SM86")
