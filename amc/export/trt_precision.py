@@ -2,8 +2,9 @@
 
 A strongly typed network takes every tensor's type from the ONNX file, so after parsing, the layer
 types and output types say exactly what will run. Each TensorRT layer is traced to its ONNX node by the
-``[ONNX Layer: NAME]`` metadata the parser attaches (layers the importer adds without it, such as the
-body of an LSTM's loop, belong to the last named node before them). The promise, per precision:
+``[ONNX Layer: NAME]`` metadata the parser attaches, else by its name (the importer names layers NODE or
+NODE_<n>); layers with neither, such as the body of an LSTM's loop, belong to the last node before them.
+The promise, per precision:
 
 * **fp32**: no half / bf16 / 8-bit / 4-bit tensor anywhere, no Q/DQ layer.
 * **fp16**: every convolution, Gemm / MatMul and the LSTM's matrix multiplies, recurrences and gates in
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 NODE = re.compile(r"\[ONNX Layer: (.*?)\]")
+SUFFIX = re.compile(r"_\d+$")
 LOW = {"HALF", "BF16", "INT8", "FP8", "INT4", "FP4"}  # what fp32 must not contain
 FLOATING = {"FLOAT", "HALF", "BF16"}
 PASS_THROUGH = {"SHUFFLE", "IDENTITY", "SQUEEZE", "UNSQUEEZE"}  # between a DQ and its consumer
@@ -73,7 +75,8 @@ def layers(trt: Any, network: Any, ops: dict[str, str]) -> list[Layer]:
     for i in range(network.num_layers):
         layer = network.get_layer(i)
         m = NODE.search(getattr(layer, "metadata", "") or "")
-        node = m.group(1) if m else last
+        named = SUFFIX.sub("", layer.name)  # the importer names layers NODE or NODE_<n>
+        node = m.group(1) if m else layer.name if layer.name in ops else named if named in ops else last
         last = node
         kind = _name(layer.type)
         inputs = []

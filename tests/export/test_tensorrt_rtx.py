@@ -258,3 +258,30 @@ def test_precision_check_names_each_broken_promise(tiny_checkpoints: dict[str, P
     as_fp32 = check(trt, network, "fp32", ops).problems
     assert as_fp32 and all("INT8 output in an fp32 engine" in p for p in as_fp32)
     assert "no layer runs in half: the network is not an fp16 export" in check(trt, network, "fp16", ops).problems
+
+
+def test_check_traces_layers_by_name_where_metadata_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    """A TensorRT without layer metadata: layers are traced to their ONNX node by name (NODE or NODE_<n>), so
+    the GRU forced to half is still caught, and an honest LSTM fp16 network still passes."""
+    import onnx
+
+    import amc.export.onnx
+    import amc.export.trt_precision as tp
+
+    def problems(ckpt: Path, name: str) -> list[str]:
+        r = export(ckpt, precision="fp16", out=tmp_path / name, simplify=False)
+        proto = onnx.load(str(r.path))
+        logger = trt.Logger(trt.Logger.ERROR)
+        builder = trt.Builder(logger)
+        network = builder.create_network(strongly_typed_flags(trt))
+        assert trt.OnnxParser(network, logger).parse_from_file(str(r.path))
+        return tp.check(trt, network, "fp16", {n.name: n.op_type for n in proto.graph.node}).problems
+
+    lstm = make_checkpoint(tmp_path / "lstm.pt", "cldnn", dataset=str(tmp_path / "missing.h5"))
+    gru = make_checkpoint(tmp_path / "gru.pt", "cldnn", dataset=str(tmp_path / "missing.h5"), rnn="gru")
+    monkeypatch.setattr(tp, "NODE", __import__("re").compile(r"(?!x)x"))  # matches nothing: no metadata
+    assert problems(lstm, "lstm.onnx") == []
+    monkeypatch.setattr(amc.export.onnx, "FP32_FOR_TENSORRT", set())
+    found = problems(gru, "gru.onnx")
+    assert found and any("/model/rnn/GRU" in p and "the GRU stays float" in p for p in found), found
