@@ -399,7 +399,7 @@ def preset(name: str, **overrides: Any) -> tuple[ModelConfig, TrainConfig]:
 SERVE_BOUNDS: dict[str, tuple[float, float]] = {
     "max_batch": (1, 65536), "max_delay_ms": (0.0, 60000.0), "max_request_frames": (1, 65536),
     "max_body_mib": (0.001, 1024.0), "max_queue_frames": (1, 1 << 20), "client_share": (0.01, 1.0),
-    "request_timeout_s": (0.01, 3600.0), "top_k": (1, 1000),
+    "request_timeout_s": (0.01, 3600.0), "refusal_pause_ms": (0.0, 10000.0), "top_k": (1, 1000),
 }
 
 
@@ -423,6 +423,9 @@ class ServeConfig:
     request_timeout_s: float = setting(10.0, "deadline of a request from its arrival: 503 if it expires queued "
                                              f"(dropped before inference), 504 in the engine, "
                                              f"{_bounds('request_timeout_s')}")
+    refusal_pause_ms: float = setting(250.0, "a 413, or a 503 for a full queue or share, is sent after this pause "
+                                             "so that a client ignoring it cannot retry at full speed (its body "
+                                             f"is not read meanwhile), ms, {_bounds('refusal_pause_ms')}")
     top_k: int = setting(3, f"classes per frame in an answer unless the request asks, {_bounds('top_k')}")
 
     def validate(self) -> ServeConfig:

@@ -11,6 +11,7 @@ build_model), starts `python -m amc serve` with small limits in a subprocess, an
             * flooding clients (127.0.0.3): --flood workers sending --max-request-frames-frame binary requests
               back to back, ignoring Retry-After.
 
+The attackers run in a process of their own, so the good clients' latencies are not their event loop's.
 Distinct loopback addresses are distinct clients to the service (its per-client queue share).
 Reports per phase: good requests' p50 / p99 and errors, the answers the attackers got by status, the
 oversized requests' answer time, the server's peak RSS; and the ratio p99(attack) / p99(baseline).
@@ -43,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_serve import build_model, free_port, wait_ready  # noqa: E402
+from bench_serve import build_model, cpu_seconds, free_port, wait_ready  # noqa: E402
 
 from amc import jsonio  # noqa: E402
 
@@ -184,6 +185,32 @@ def refusals(port: int) -> dict[str, float]:
     return out
 
 
+def attacker(args: argparse.Namespace) -> None:
+    """--attacker: the oversized and flooding clients only, for --seconds; their counts as JSON on stdout."""
+    from amc.serve.bench import random_frames
+
+    flood_body = random_frames(args.max_request_frames, args.frame_length, seed=2).astype("<f4").tobytes()
+    print("go", flush=True)
+    row = asyncio.run(phase(args.port, args.seconds, [], 0, args.oversized, args.flood, flood_body,
+                            args.max_request_frames))
+    print(jsonio.dumps(row), flush=True)
+
+
+def attack_phase(port: int, length: int, args: argparse.Namespace, good_bodies: list[bytes]) -> dict[str, Any]:
+    """Good clients here, attackers in a subprocess, over the same --seconds."""
+    cmd = [sys.executable, __file__, "--attacker", "--port", str(port), "--frame-length", str(length),
+           "--seconds", str(args.seconds), "--oversized", str(args.oversized), "--flood", str(args.flood),
+           "--max-request-frames", str(args.max_request_frames)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "go":
+        raise RuntimeError("the attacker process did not start")
+    good = asyncio.run(phase(port, args.seconds, good_bodies, args.good, 0, 0, b"", 1))
+    out, _ = proc.communicate(timeout=args.seconds + 60)
+    bad = json.loads(out.strip().splitlines()[-1])
+    return {**good, "oversized": bad["oversized"], "flood": bad["flood"]}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("results/bench_overload.json"))
@@ -197,8 +224,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--max-queue-frames", type=int, default=512)
     ap.add_argument("--client-share", type=float, default=0.25)
     ap.add_argument("--request-timeout-s", type=float, default=2.0)
+    ap.add_argument("--refusal-pause-ms", type=float, default=250.0)
     ap.add_argument("--threads", type=int, default=1, help="Engine threads in the server.")
+    ap.add_argument("--attacker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--frame-length", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.attacker:
+        attacker(args)
+        return {}
 
     load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="amc-bench-overload-") as tmp:
@@ -212,25 +246,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         del engine
         frames = random_frames(64, length, seed=1)
         good_bodies = [json.dumps({"iq": f.tolist()}).encode() for f in frames]
-        flood_body = random_frames(args.max_request_frames, length, seed=2).astype("<f4").tobytes()
 
         port = free_port()
         log_path = workdir / "server.log"
         cmd = [sys.executable, "-m", "amc", "serve", str(model), "--port", str(port), "--threads", str(args.threads),
                "--max-request-frames", str(args.max_request_frames), "--max-queue-frames", str(args.max_queue_frames),
-               "--client-share", str(args.client_share), "--request-timeout-s", str(args.request_timeout_s)]
+               "--client-share", str(args.client_share), "--request-timeout-s", str(args.request_timeout_s),
+               "--refusal-pause-ms", str(args.refusal_pause_ms)]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         proc = subprocess.Popen(cmd, stdout=log_path.open("w"), stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         try:
             wait_ready(f"http://127.0.0.1:{port}", proc, log_path)
-            base = asyncio.run(phase(port, args.seconds, good_bodies, args.good, 0, 0, flood_body,
-                                     args.max_request_frames))
-            rss_base = peak_rss_mib(proc.pid)
+            cpu0 = cpu_seconds(proc.pid)
+            base = asyncio.run(phase(port, args.seconds, good_bodies, args.good, 0, 0, b"", 1))
+            cpu1, rss_base = cpu_seconds(proc.pid), peak_rss_mib(proc.pid)
             print(f"baseline: good p50 {base['good']['p50_ms']:.2f} ms, p99 {base['good']['p99_ms']:.2f} ms, "
                   f"{base['good']['req_per_s']:.0f} req/s, errors {base['good']['errors']}", flush=True)
-            hit = asyncio.run(phase(port, args.seconds, good_bodies, args.good, args.oversized, args.flood,
-                                    flood_body, args.max_request_frames))
-            rss_hit = peak_rss_mib(proc.pid)
+            hit = attack_phase(port, length, args, good_bodies)
+            cpu2, rss_hit = cpu_seconds(proc.pid), peak_rss_mib(proc.pid)
+            if None not in (cpu0, cpu1, cpu2):  # the server's CPU share of each phase (1.0 = one core)
+                base["server_cpu_cores"] = (cpu1 - cpu0) / base["seconds"]
+                hit["server_cpu_cores"] = (cpu2 - cpu1) / hit["seconds"]
             refused = refusals(port)
             print(f"attack:   good p50 {hit['good']['p50_ms']:.2f} ms, p99 {hit['good']['p99_ms']:.2f} ms, "
                   f"{hit['good']['req_per_s']:.0f} req/s, errors {hit['good']['errors']}", flush=True)
@@ -255,7 +291,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report = {"model": f"throwaway a4 ({args.size} widths), fp32 ONNX" if not args.model else str(args.model),
               "cpu_count": os.cpu_count(), "server_threads": args.threads,
               "settings": {k: getattr(args, k) for k in ("seconds", "good", "oversized", "flood", "max_request_frames",
-                                                         "max_queue_frames", "client_share", "request_timeout_s")},
+                                                         "max_queue_frames", "client_share", "request_timeout_s",
+                                                         "refusal_pause_ms")},
               "oversized_declared_bytes": OVERSIZED_BYTES,
               "load_average_1m": {"start": load_start, "end": os.getloadavg()[0]},
               "baseline": base, "attack": hit, "server_peak_rss_mib": {"baseline": rss_base, "attack": rss_hit},

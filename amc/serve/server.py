@@ -22,7 +22,9 @@ max_body_mib; binary: exactly X-Batch-Size x 2 x L x 4) and is checked against C
 any byte of the body is read (a chunked body is counted while it arrives and refused at the limit);
 a JSON body's commas bound its numbers before it is parsed, its frames are counted before they become
 arrays; the batcher's queue is bounded in frames with a per-client share; every request has a deadline;
-a client that disconnects takes its queued frames with it. Refusals are counted in amc_refused_total.
+a client that disconnects takes its queued frames with it; a 413 or a 503 for a full queue or share is
+held for refusal_pause_ms (the body unread) so that a client ignoring it cannot retry at full speed.
+Refusals are counted in amc_refused_total.
 
 fastapi, uvicorn and prometheus_client are imported here only, inside the functions that need them.
 """
@@ -67,6 +69,10 @@ class ApiError(Exception):
 # Refusals that protect the service (amc_refused_total{reason}), as opposed to malformed requests.
 REFUSALS = ("too_large", "batch_limit", "queue_full", "client_share", "deadline_queued", "deadline_engine",
             "body_timeout", "client_disconnect", "shutting_down")
+
+
+# Refusals answered after ServeConfig.refusal_pause_ms: a client that ignores them gets an idle connection.
+PAUSED = ("too_large", "batch_limit", "queue_full", "client_share")
 
 
 def json_byte_limit(max_frames: int, frame_length: int, cap: int) -> int:
@@ -393,6 +399,8 @@ def create_app(engine: Any, config: ServeConfig | None = None, warmup: bool = Tr
         metrics.errors.labels(kind).inc()
         if kind in REFUSALS:
             metrics.refused.labels(kind).inc()
+        if kind in PAUSED and cfg.refusal_pause_ms > 0:
+            await asyncio.sleep(cfg.refusal_pause_ms / 1000)  # an idle connection is all a flood gets meanwhile
         headers = {"Retry-After": str(retry)} if retry is not None else None
         if status == 413:  # the body was not read (or not all of it): the connection cannot be reused
             headers = {**(headers or {}), "Connection": "close"}

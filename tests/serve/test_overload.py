@@ -11,6 +11,7 @@ import gc
 import json
 import socket
 import threading
+import time
 import types
 from pathlib import Path
 
@@ -81,15 +82,17 @@ def raw_exchange(address: str, head: str, body_part: bytes) -> tuple[int, dict[s
 
 
 def test_declared_oversized_bodies_are_refused_before_any_body_byte_is_read(engine):
-    app = create_app(engine, max_request_frames=64)  # JSON limit 64 x 2 x 128 x 32 + 64 KiB = 589 824 bytes
-    limit = 64 * 2 * L * 32 + 64 * 1024
+    app = create_app(engine, max_request_frames=64, refusal_pause_ms=200)
+    limit = 64 * 2 * L * 32 + 64 * 1024  # JSON: 589 824 bytes
     with live_server(app) as (address, _):
         before = rss()
         answers = []
         for declared in (1 << 30, 28_100_000):  # 1 GiB; the 26.8 MiB body that once took 13 s and +262 MiB
             head = (f"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                     f"Content-Length: {declared}\r\n\r\n")
+            t0 = time.perf_counter()
             answers.append(raw_exchange(address, head, b'{"iq": [' + b"0.5, " * 4000))  # 20 kB of it sent
+            assert time.perf_counter() - t0 >= 0.2  # held for the refusal pause (a sleep's lower bound)
         grown = rss() - before
         metrics = httpx.get(f"{address}/metrics").text
     for status, headers, body in answers:  # answered while almost all of the body was never sent
@@ -136,7 +139,8 @@ def body(n: int, seed: int = 0) -> dict:
 
 def test_a_flood_is_refused_with_503_and_retry_after_while_others_keep_their_share(engine):
     gated = Gate(engine)
-    app = create_app(gated, max_batch=4, max_delay_ms=0, max_queue_frames=8, client_share=0.5, max_request_frames=4)
+    app = create_app(gated, max_batch=4, max_delay_ms=0, max_queue_frames=8, client_share=0.5, max_request_frames=4,
+                     refusal_pause_ms=300)
     with live_server(app) as (address, _):
         q = app.state.batcher
 
@@ -164,6 +168,7 @@ def test_a_flood_is_refused_with_503_and_retry_after_while_others_keep_their_sha
     assert full_c.status_code == 503 and "the queue is full (8 of 8 frames waiting)" in full_c.json()["error"]
     for r in (flood_a, full_c):
         assert int(r.headers["retry-after"]) >= 1
+        assert r.elapsed.total_seconds() >= 0.3  # held for the pause (a lower bound set by a sleep, not a speed)
     assert 'amc_refused_total{reason="client_share"} 1.0' in metrics
     assert 'amc_refused_total{reason="queue_full"} 1.0' in metrics
     assert gated.sizes == [1, 4, 4]  # the refused frames never reached the engine
