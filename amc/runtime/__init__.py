@@ -5,12 +5,14 @@ path                            backend                    runs on
 ==============================  =========================  ================================================
 run directory, ``*.pt``         ``TorchEngine``            PyTorch, CUDA when available
 ``*.onnx``                      ``OnnxEngine``             ONNX Runtime: TensorRT -> CUDA -> CPU providers
-``*.engine``, ``*.plan``        ``TensorRTEngine``         TensorRT 10+ (``execute_async_v3``), CUDA only
+``*.engine``, ``*.plan``        ``TensorRTEngine``         TensorRT 10+ or TensorRT-RTX, as the header names
+                                                           (``execute_async_v3``), CUDA only
 ``*.compiled``                  ``CompiledTorchEngine``    PyTorch + torch.compile (CUDA graphs on a GPU)
 Triton repository               by its model file          (the model inside ``NAME/1/``)
 ==============================  =========================  ================================================
 
 Modules: ``formats`` (artifact kinds, declared once), ``artifact`` (containers and their metadata),
+``trt_flavours`` (the two TensorRT flavours), ``probe`` (load-time parity of ahead-of-time engines),
 ``safety`` (untrusted ONNX files), ``validate`` (the one input check), ``base`` (the Engine interface)
 and one module per backend. Export, eval, serve and classify stand on this layer; it imports only
 config, data, models and train (for checkpoints).

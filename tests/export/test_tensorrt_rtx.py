@@ -46,6 +46,10 @@ def int8_engine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, o
     ckpt = make_checkpoint(tmp / "a4" / "best.pt", "a4", dataset=str(tmp / "missing.h5"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(amc.export.parity, "PARITY_FRAMES", 64)
+        if not NO_GPU:  # defer parity anyway, so that the GPU test below runs the probe at load
+            import amc.export.pipeline
+
+            mp.setattr(amc.export.pipeline, "runs_here", lambda *a: "deferred by the test")
         r = export(ckpt, fmt="tensorrt-rtx", precision="int8", calib_frames=128, max_batch=64)
     return ckpt, r.path, r
 
@@ -64,7 +68,8 @@ def test_int8_engine_built_without_gpu(int8_engine: tuple[Path, Path, object]) -
     assert check["passed"] and check["problems"] == [] and check["layers"] > 300
     assert check["summary"]["quantised_matrix_layers"] == promised == 23  # 17 Conv + 3 ConvTranspose + 3 Gemm
     assert check["summary"]["qdq_layers"] > 2 * promised and "half_tensors" not in check["summary"]
-    # parity is not pretended: deferred to the GPU, with a probe that reproduces PyTorch's logits
+    # parity is not pretended: deferred to the GPU (the fixture forces it where one is present), with a probe
+    # that reproduces PyTorch's logits
     assert r.parity["passed"] is None and r.parity["deferred"]
     assert "not checked at export (no GPU here" in r.parity["line"] or not NO_GPU
     probe = meta["parity"]["probe"]
@@ -86,6 +91,27 @@ def test_loading_without_gpu_is_one_error_line(int8_engine: tuple[Path, Path, ob
     assert res.exit_code == 2 and len(lines) == 1, res.output
     assert lines[0].startswith("error: ") and f"TensorRT-RTX {trt.__version__}" in lines[0]
     assert "SM86" in lines[0] and "tensorrt_rtx" in lines[0] and "PyTorch sees no CUDA device" in lines[0]
+
+
+def _rtx_gpu() -> str:
+    """'' when this machine has a GPU that TensorRT-RTX engines built for the default targets run on."""
+    from amc.export.tensorrt import runs_here
+
+    return runs_here("tensorrt-rtx", {"compute_capabilities": default_targets()})
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(bool(_rtx_gpu()), reason=f"needs an RTX GPU: {_rtx_gpu()}")
+def test_rtx_engine_runs_and_checks_its_probe_on_an_rtx_gpu(int8_engine: tuple[Path, Path, object]) -> None:
+    ckpt, path, _ = int8_engine
+    engine = Engine.load(path)
+    assert engine.backend == "tensorrt" and engine.max_batch == 64
+    assert engine.probe_line.startswith("probe parity vs PyTorch on 32") and "-> pass" in engine.probe_line
+    x = np.random.default_rng(0).standard_normal((100, 2, 128)).astype(np.float32)  # > max_batch: two calls
+    model = model_from_checkpoint(load_checkpoint(ckpt))
+    ref = TorchEngine(model, read_metadata(path)).run(x)["logits"]
+    agree = (engine.predict(x).logits.argmax(1) == ref.argmax(1)).mean()
+    assert agree >= 0.9, agree
 
 
 def test_cli_export_says_parity_is_deferred(tmp_path: Path) -> None:
