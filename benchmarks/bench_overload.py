@@ -220,6 +220,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--good", type=int, default=8, help="Good clients' concurrent connections.")
     ap.add_argument("--oversized", type=int, default=2, help="Oversized clients' concurrent connections.")
     ap.add_argument("--flood", type=int, default=32, help="Flooding clients' concurrent connections.")
+    ap.add_argument("--max-batch", type=int, default=32, help="Server --max-batch (a flood's requests are cut "
+                                                              "into slices of this size; clients take turns).")
     ap.add_argument("--max-request-frames", type=int, default=64)
     ap.add_argument("--max-queue-frames", type=int, default=512)
     ap.add_argument("--client-share", type=float, default=0.25)
@@ -250,6 +252,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         port = free_port()
         log_path = workdir / "server.log"
         cmd = [sys.executable, "-m", "amc", "serve", str(model), "--port", str(port), "--threads", str(args.threads),
+               "--max-batch", str(args.max_batch),
                "--max-request-frames", str(args.max_request_frames), "--max-queue-frames", str(args.max_queue_frames),
                "--client-share", str(args.client_share), "--request-timeout-s", str(args.request_timeout_s),
                "--refusal-pause-ms", str(args.refusal_pause_ms)]
@@ -290,9 +293,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     report = {"model": f"throwaway a4 ({args.size} widths), fp32 ONNX" if not args.model else str(args.model),
               "cpu_count": os.cpu_count(), "server_threads": args.threads,
-              "settings": {k: getattr(args, k) for k in ("seconds", "good", "oversized", "flood", "max_request_frames",
-                                                         "max_queue_frames", "client_share", "request_timeout_s",
-                                                         "refusal_pause_ms")},
+              "settings": {k: getattr(args, k) for k in ("seconds", "good", "oversized", "flood", "max_batch",
+                                                         "max_request_frames", "max_queue_frames", "client_share",
+                                                         "request_timeout_s", "refusal_pause_ms")},
               "oversized_declared_bytes": OVERSIZED_BYTES,
               "load_average_1m": {"start": load_start, "end": os.getloadavg()[0]},
               "baseline": base, "attack": hit, "server_peak_rss_mib": {"baseline": rss_base, "attack": rss_hit},

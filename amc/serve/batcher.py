@@ -8,10 +8,12 @@ rows, in order. A request larger than `max_batch` is cut into slices that run as
 
 The queue is bounded in frames, not requests: `max_queue_frames` in all, and at most
 `client_frames` for one client (its address), so one flooding client cannot crowd out the others.
-A request that does not fit is refused at once with `Overloaded` (the service answers 503 with a
-Retry-After estimated from the recent engine rate). Every request carries a deadline: work still
-queued when it passes is dropped before inference (`DeadlineExpired`, queued=True); a caller that
-goes away (cancelled: the client disconnected) frees its place in the queue at once.
+Batches take clients in turns (the one served longest ago first), so a client with many
+frames queued delays another by about one batch. A request that does not fit is refused at once
+with `Overloaded` (the service answers 503 with a Retry-After estimated from the recent engine
+rate). Every request carries a deadline: work still queued when it passes is dropped before
+inference (`DeadlineExpired`, queued=True); a caller that goes away (cancelled: the client
+disconnected) frees its place in the queue at once.
 
 Shutdown is graceful: `stop()` refuses new work, runs everything already queued without
 waiting for the delay, then ends the worker.
@@ -97,6 +99,7 @@ class Batcher:
         self._items: deque[_Item] = deque()
         self._queued_frames = 0
         self._by_client: dict[str, int] = {}
+        self._served: dict[str, int] = {}  # client -> the batch that last took its frames (fair turns)
         self._seconds_per_frame = 0.0  # recent engine cost (moving average), for Retry-After
         self._wake: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -233,22 +236,42 @@ class Batcher:
             await self._run(self._take())
 
     def _take(self) -> list[_Item]:
-        """Pop queued requests, oldest first, up to max_batch frames; drop those cancelled or past their deadline."""
-        items: list[_Item] = []
-        total = 0
+        """Pop up to max_batch frames of queued requests; drop those cancelled or past their deadline.
+
+        Clients take turns: the one served longest ago first, one request each per round, each client's
+        requests in their order; a request that does not fit waits for a later batch (at least one runs)."""
         now = time.perf_counter()
-        while self._items and (not items or total + len(self._items[0].frames) <= self.max_batch):
-            item = self._items.popleft()
+        live: dict[str, deque[_Item]] = {}
+        for item in self._items:
             if item.future.done():  # the caller went away (cancelled): skip its frames
-                self._release(item)
                 continue
             if now >= item.deadline:  # nobody waits for this answer any more: never run it
                 item.future.set_exception(DeadlineExpired(queued=True, retry_after=self.retry_after()))
                 continue
+            live.setdefault(item.client, deque()).append(item)
+        turns = sorted(live, key=lambda c: self._served.get(c, -1))  # stable: ties by oldest request
+        items: list[_Item] = []
+        total = 0
+        while turns and total < self.max_batch:
+            still = []
+            for client in turns:
+                queue = live[client]
+                if items and total + len(queue[0].frames) > self.max_batch:
+                    continue  # waits for a later batch; its later requests wait behind it
+                item = queue.popleft()
+                items.append(item)
+                total += len(item.frames)
+                self._served[client] = self.stats.batches
+                if queue:
+                    still.append(client)
+            turns = still
+        taken = {id(it) for it in items}
+        self._items = deque(it for it in self._items if not it.future.done() and id(it) not in taken)
+        for item in items:
             self._release(item)  # in the engine now: no longer queued
             item.started = True
-            items.append(item)
-            total += len(item.frames)
+        if len(self._served) > 4096:  # forget clients with nothing queued (they come back as new: first)
+            self._served = {c: b for c, b in self._served.items() if c in self._by_client}
         return items
 
     async def _run(self, items: list[_Item]) -> None:

@@ -267,3 +267,33 @@ def test_ipv6_addresses_are_bracketed_in_urls(model_files, monkeypatch):
     said: list[str] = []
     server.serve(str(model_files[1]), host="::1", port=0, announce=said.append)
     assert " on http://[::1]:" in said[0], said
+
+
+def test_batches_take_clients_in_turns():
+    from amc.serve.batcher import Batcher
+
+    gate, entered, batches = threading.Event(), threading.Event(), []
+
+    def run(x):
+        batches.append(sorted({int(v) for v in x[:, 0, 0]}))  # which clients' frames (the value says)
+        entered.set()
+        assert gate.wait(10)
+        return {"first": x[:, 0, 0].copy()}
+
+    async def go():
+        b = Batcher(run, max_batch=4, max_delay_ms=0)
+        await b.start()
+        flood = [asyncio.ensure_future(b.submit(np.full((4, 2, 3), 1, np.float32), "flood")) for _ in range(4)]
+        await until(entered.is_set)  # the first flood batch holds the engine; three more wait
+        good = asyncio.ensure_future(b.submit(np.full((1, 2, 3), 2, np.float32), "good"))
+        await until(lambda: b.queued_frames == 13)
+        gate.set()
+        out = await good
+        await asyncio.gather(*flood)
+        await b.stop()
+        return out
+
+    out = asyncio.run(go())
+    assert out["first"].tolist() == [2.0]
+    assert batches[:2] == [[1], [2]]  # the good client's frame runs next, not after the flood's queue
+    assert len(batches) == 5
