@@ -20,6 +20,8 @@ Plan, sidecar and timing cache are each written whole or not at all (``amc.files
 from __future__ import annotations
 
 import os
+import re
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -155,8 +157,7 @@ def build_engine(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str],
     plan = builder.build_serialized_network(network, config)
     build_s = time.perf_counter() - t0
     if plan is None:
-        why = next((ln.strip() for e in logger.errors for ln in e.splitlines() if "Error is:" not in ln
-                    and ln.strip().startswith(("Mismatched", "Cannot", "Error Code"))), "")
+        why = _build_error(logger.errors)
         hint = ""
         if precision == "fp16" and any(n.op_type == "GRU" for n in proto.graph.node):
             hint = ("; a float GRU inside an fp16 network is a known build failure of TensorRT-RTX 1.7 (its "
@@ -183,12 +184,23 @@ def build_engine(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str],
 
 
 _LOGGERS: dict[str, Any] = {}
+_REASON = re.compile(r"(Cannot compile .*?\.(?= |$)|Mismatched number of elements in reshape op)")
+
+
+def _build_error(errors: list[str]) -> str:
+    """The reason in a failed build's log, shortened to what a user can act on ('' when none is found)."""
+    for line in (ln for e in errors for ln in e.splitlines()):
+        m = _REASON.search(line)
+        if m:
+            return m.group(1)
+    first = next((ln.strip() for e in errors for ln in e.splitlines() if "Error Code" in ln), "")
+    return first[:200]
 
 
 def _logger(trt: Any) -> Any:
     """One logger per TensorRT module for the whole process (TensorRT keeps the first one it is given and
-    ignores later ones), printing warnings and errors like trt.Logger and keeping the errors, so that a
-    failed build can say why in its one line."""
+    ignores later ones), printing warnings and errors to stderr (trt.Logger prints to stdout, where amc's
+    results go) and keeping the errors, so that a failed build can say why in its one line."""
     name = trt.__name__
     if name not in _LOGGERS:
         class Collecting(trt.ILogger):  # type: ignore[misc, name-defined]
@@ -198,7 +210,7 @@ def _logger(trt: Any) -> Any:
 
             def log(self, severity: Any, msg: str) -> None:
                 if severity <= trt.ILogger.Severity.WARNING:
-                    print(f"[{trt.__name__}] {msg}", flush=True)
+                    print(f"[{trt.__name__}] {msg}", file=sys.stderr, flush=True)  # stdout: results only
                 if severity <= trt.ILogger.Severity.ERROR:
                     self.errors.append(msg)
 

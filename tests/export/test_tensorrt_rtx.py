@@ -311,3 +311,15 @@ def test_check_traces_layers_by_name_where_metadata_is_missing(tmp_path: Path, m
     monkeypatch.setattr(amc.export.onnx, "FP32_FOR_TENSORRT", set())
     found = problems(gru, "gru.onnx")
     assert found and any("/model/rnn/GRU" in p and "the GRU stays float" in p for p in found), found
+
+
+def test_tensorrt_log_goes_to_stderr_not_to_the_results(tiny_checkpoints: dict[str, Path], tmp_path: Path,
+                                                        capfd: pytest.CaptureFixture[str]) -> None:
+    """A refused build's TensorRT log lines go to stderr; stdout carries amc's results only; the error line
+    carries the builder's reason."""
+    with pytest.raises(ExportError, match=r"could not build an engine from this int8 export: Cannot compile "
+                                          r"operation .* for Turing \(SM75\): FP32 GEMM is not supported\."):
+        export(tiny_checkpoints["a4"], fmt="tensorrt-rtx", precision="int8", calib_frames=64, simplify=False,
+               compute_capability="SM75", out=tmp_path / "m.engine")  # Turing refuses the float Gemms
+    out, err = capfd.readouterr()
+    assert "[tensorrt_rtx]" in err and "SM75" in err and "[tensorrt_rtx]" not in out
