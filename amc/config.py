@@ -13,6 +13,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from amc.errors import AmcError as AmcError  # re-exported: the error types live in amc.errors
+from amc.errors import ConfigError as ConfigError
+
 T = TypeVar("T")
 
 RML2016_CLASSES = [
@@ -32,17 +35,6 @@ DEFAULT_BANDS: dict[str, tuple[float, float]] = {
     "mid": (-4.0, 6.0),
     "high": (10.0, float("inf")),
 }
-
-
-class AmcError(ValueError):
-    """Bad input from the user (a value, a file, a frame): one line naming the problem and the fix.
-
-    The CLI prints these as `error: ...` with exit code 2; anything else is a bug and keeps its traceback.
-    """
-
-
-class ConfigError(AmcError):
-    """A configuration value or key is invalid; the message names it and the fix."""
 
 
 def closest(name: str, choices: list[str] | tuple[str, ...]) -> str:

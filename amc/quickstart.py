@@ -7,7 +7,6 @@ and int8 exports, each checked against the training metrics, and a short latency
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from amc.config import SynthConfig, preset
 from amc.data.build import synth_to_file
 from amc.eval.engine_eval import EvalSettings, evaluate_engine
 from amc.export import export
+from amc.files import ReplaceDir, is_run_dir
 from amc.serve.bench import bench
 from amc.train.loop import train
 
@@ -36,13 +36,20 @@ class QuickstartConfig:
 
 
 def quickstart(cfg: QuickstartConfig, say: Callable[[str], None] = print, progress: bool = True) -> dict[str, Any]:
-    """Run the whole workflow; returns what was made and measured."""
+    """Run the whole workflow; returns what was made and measured.
+
+    --overwrite replaces only an earlier quickstart folder, and only once this one has finished (a failure
+    puts the old one back)."""
     out = Path(cfg.out)
-    if out.exists() and any(out.iterdir()):
-        if not cfg.overwrite:
-            raise FileExistsError(f"{out} exists and is not empty; pass --overwrite to replace it")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with ReplaceDir(out, cfg.overwrite, _is_quickstart_dir, "quickstart"):
+        return _quickstart(cfg, out, say, progress)
+
+
+def _is_quickstart_dir(path: Path) -> bool:
+    return (path / "data.h5").is_file() or is_run_dir(path / "run")
+
+
+def _quickstart(cfg: QuickstartConfig, out: Path, say: Callable[[str], None], progress: bool) -> dict[str, Any]:
     made: dict[str, Any] = {}
 
     precisions = ["fp32"] + (["int8"] if cfg.int8 else [])

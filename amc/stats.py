@@ -25,7 +25,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.stats import binomtest, norm
 
 from amc.metrics import snr_key, wilson_interval
 
@@ -73,6 +72,8 @@ def paired_counts(n: int, ref_correct: int, b: int, c: int, tol_pp: float, level
     if m == 0:
         p, lo, hi = 1.0, 0.0, 0.0
     else:
+        from scipy.stats import binomtest  # lazy: scipy.stats takes ~2 s to import, `amc --help` pays none
+
         t = binomtest(c, m, 0.5)
         p = float(t.pvalue)
         ci = t.proportion_ci(confidence_level=level, method="exact")
@@ -88,6 +89,8 @@ def unpaired_counts(ref_correct: int, n_ref: int, eng_correct: int, n: int, tol_
     """Newcombe's hybrid score interval (from two Wilson intervals) for engine - reference."""
     if n <= 0 or n_ref <= 0:
         raise ValueError("a comparison needs at least one frame on each side")
+    from scipy.stats import norm
+
     z = float(norm.ppf(1 - (1 - level) / 2))
     p1, p2 = eng_correct / n, ref_correct / n_ref
     l1, u1 = wilson_interval(eng_correct, n, z)

@@ -33,9 +33,14 @@ MAX_BYTES = 16 << 30  # a dataset above this needs --force
 
 
 def output_path(out: Path | None, legacy: Path | None, example: str) -> Path:
+    """The output file, checked before any work: given once, and not a directory."""
+    if out is not None and legacy is not None:
+        raise UsageError(f"the output is given twice: OUT {legacy} and --out {out}; give it once (--out FILE)")
     path = out or legacy
     if path is None:
         raise UsageError(f"no output file: pass --out FILE (e.g. --out {example})")
+    if path.is_dir():
+        raise UsageError(f"--out {path} is a directory; give a file path (e.g. --out {path / Path(example).name})")
     return path
 
 

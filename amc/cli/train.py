@@ -63,7 +63,17 @@ def train_cmd(
     from amc.config import run_config
     from amc.train.loop import Interrupted, train
 
+    for name, new, old in (("DATA", data, legacy_data), ("--out", out, legacy_out)):
+        if new is not None and old is not None:
+            flag = "--data" if name == "DATA" else "--out-dir"
+            raise UsageError(f"{name} {new} and {flag} {old} both name the {'dataset' if name == 'DATA' else 'run'}"
+                             f"; give it once")
     run_dir = out or legacy_out
+    if resume:
+        where = run_dir or Path("runs/run")
+        if not any((where / name).is_file() for name in ("last.pt", "config.json")):
+            raise UsageError(f"no run to resume in {where} (no last.pt or config.json there); start a new run "
+                             "without --resume")
     doc = _read_config(config) if config is not None else None
     if doc is None and resume and run_dir is not None and (run_dir / "config.json").is_file() and preset_name is None:
         doc = _read_config(run_dir / "config.json")

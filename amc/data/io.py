@@ -25,19 +25,18 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import h5py
 import numpy as np
 
-from amc.config import RML2016_CLASSES, RML2018_CLASSES, AmcError
+from amc.config import RML2016_CLASSES, RML2018_CLASSES
+from amc.errors import DataError as DataError  # re-exported: defined in amc.errors
 from amc.files import atomic_path
 
+if TYPE_CHECKING:
+    import h5py
+
 LABEL_CHUNK = 65536  # rows of Y decoded at a time
-
-
-class DataError(AmcError):
-    """A dataset file is missing, corrupted or malformed; the message names the file and the fix."""
 
 
 @dataclass
@@ -56,6 +55,8 @@ def _open_h5(path: Path, mode: str = "r") -> h5py.File:
         raise DataError(f"{path}: no such file; check the path (make one with `amc data synth`)")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not an HDF5 dataset file")
+    import h5py  # lazy: serving / classifying an ONNX model never reads HDF5
+
     if not h5py.is_hdf5(str(path)):
         raise DataError(f"{path}: not an HDF5 file; amc reads RadioML-layout HDF5 (import pickles with "
                         "`amc data import rml2016`)")
@@ -265,6 +266,8 @@ class DatasetWriter:
         self._ctx = atomic_path(self.path, suffix=".h5.tmp")
         self._tmp = self._ctx.__enter__()
         try:
+            import h5py
+
             self._f = h5py.File(self._tmp, "w")
         except OSError as e:
             self._ctx.__exit__(type(e), e, None)

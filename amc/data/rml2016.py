@@ -3,7 +3,8 @@
 The published files are Python-2 pickles of ``{(modulation, snr): float32 array (n, 2, 128)}``.
 A pickle can call any importable function while it loads, so this module never uses
 ``pickle.load`` as is: ``SafeUnpickler.find_class`` admits only what a numpy array needs
-(ndarray, dtype, the array reconstructor, scalars) and refuses everything else before it runs.
+(ndarray, dtype, the array reconstructors of every pickle protocol, scalars) and refuses everything else
+before it runs.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ _ALLOWED = {
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "scalar"),
+    # protocol 5 (pickle.HIGHEST_PROTOCOL since Python 3.8) stores an array's bytes in-band and rebuilds it
+    # with numpy's frombuffer: bytes + a numpy dtype + a shape, no code (an object dtype cannot come back
+    # from a buffer: numpy refuses it). Out-of-band buffers are not given to the unpickler, so they fail.
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
     ("_codecs", "encode"),  # Python 3 protocol-2 pickles wrap bytes in _codecs.encode(str, 'latin1')
 }
 
@@ -42,8 +48,8 @@ class SafeUnpickler(pickle.Unpickler):
                 f"the pickle references {module}.{name}, which is not numpy array data; refusing to load "
                 "it (only RML2016-style pickles of numpy arrays are accepted; nothing was executed)"
             )
-        if module == "numpy.core.multiarray":
-            module = "numpy._core.multiarray" if hasattr(np, "_core") else module
+        if module.startswith("numpy.core.") and hasattr(np, "_core"):  # numpy 2 names of numpy 1's modules
+            module = "numpy._core." + module.removeprefix("numpy.core.")
         if module == "_codecs":
             return codecs.encode
         mod = __import__(module, fromlist=[name])

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from amc.data.io import DataError
+from amc.errors import DataError
 
 
 def load_summary(run: str | Path) -> dict[str, Any]:

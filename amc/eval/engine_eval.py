@@ -28,6 +28,7 @@ from amc.eval import reference as refs
 from amc.eval.drift import Scores, compare
 from amc.eval.report import write_report
 from amc.export.parity import TOLERANCES
+from amc.files import check_replaceable
 from amc.metrics import Accumulator
 from amc.progress import Bar
 from amc.runtime import Engine, InputError, check_classes
@@ -59,7 +60,7 @@ class EvalSettings:
     notes: list[str] = field(default_factory=list)
 
 
-def _dataset_path(cfg: EvalSettings, meta: dict[str, Any]) -> Path:
+def _dataset_path(cfg: EvalSettings, meta: dict[str, Any], base: Path) -> Path:
     if cfg.data:
         path = Path(cfg.data).expanduser()
         if not path.exists():
@@ -69,6 +70,8 @@ def _dataset_path(cfg: EvalSettings, meta: dict[str, Any]) -> Path:
     if not recorded:
         raise DataError("the engine's metadata names no dataset; pass --data FILE")
     path = Path(recorded)
+    if not path.is_absolute() and (base / path).exists():  # recorded relative to the model file (amc.export)
+        return base / path
     if not path.exists():
         raise DataError(f"the engine's dataset {path} is not there (moved or deleted?); pass --data FILE")
     if not path.is_absolute():
@@ -149,12 +152,14 @@ def evaluate_engine(cfg: EvalSettings) -> dict[str, Any]:
                               f"{out / 'eval'})")
     if out is not None and out.exists() and not cfg.overwrite and any(out.iterdir()):
         raise FileExistsError(f"{out} exists; pass --overwrite to replace the report there")
+    if out is not None:  # --overwrite replaces only an earlier report (amc.files)
+        check_replaceable(out, cfg.overwrite, lambda p: (p / "report.json").is_file(), "eval-engine report")
     engine = Engine.load(cfg.model, provider=cfg.provider)
     meta = engine.metadata
     precision = str(meta.get("precision", "fp32"))
     tol = cfg.tolerance_pp if cfg.tolerance_pp is not None else tolerance_pp(precision)
     bands = {k: tuple(v) for k, v in meta.get("bands", {}).items()} or None
-    data = _dataset_path(cfg, meta)
+    data = _dataset_path(cfg, meta, engine.path.parent)
     with open_dataset(data) as ds:
         mapping = _fit(engine, ds)
         index, split_sha = _frames(ds, meta, cfg.split)

@@ -29,10 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from amc.data.io import DataError
+from amc.checkpoint import decode_predictions, sha256_file
+from amc.errors import DataError
 from amc.runtime import Engine
-from amc.train.checkpoint import sha256_file
-from amc.train.reference import decode_predictions
 
 KINDS = ("training", "pytorch", "training-counts")
 
@@ -97,6 +96,8 @@ def source_checkpoint(engine: Engine, run: str | None, force: bool) -> tuple[Pat
     if not recorded:
         return None, "the engine's metadata names no source checkpoint (exported before amc recorded it)", []
     path = Path(str(recorded))
+    if not path.is_absolute():  # recorded relative to the model file's directory (amc.export.metadata)
+        path = engine.path.parent / path
     if not path.is_file():
         return None, f"its source checkpoint {path} is no longer there", []
     if want and _sha(path) != want:

@@ -1,9 +1,10 @@
-"""The export layer's error: one line naming what cannot be made, or did not verify, and the fix."""
+"""The export layer's error: one line naming what cannot be made, or did not verify, and the fix.
+
+Defined in ``amc.errors`` (with every other error type); re-exported here under its old name.
+"""
 
 from __future__ import annotations
 
-from amc.config import ConfigError
+from amc.errors import ExportError
 
-
-class ExportError(ConfigError):
-    """An export cannot be made or did not verify; the message is one line naming the fix."""
+__all__ = ["ExportError"]

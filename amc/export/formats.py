@@ -8,23 +8,32 @@ Parity tolerances per precision live in ``amc.export.parity``.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from amc.config import ConfigError, choice
-from amc.export.compiled import build_compiled
 from amc.export.errors import ExportError
 from amc.export.job import ExportJob
-from amc.export.onnx import build_onnx
 from amc.export.parity import PRECISIONS
-from amc.export.tensorrt import build_tensorrt
-from amc.export.triton import build_triton_onnx, build_triton_tensorrt
 from amc.runtime.formats import ARTIFACTS
 
 # Optional settings, with the value that means "not asked for" (see `refuse_unsupported`).
 OPTION_DEFAULTS: dict[str, object] = {
     "plain": False, "with_denoised": False, "calib_frames": 512, "simplify": True, "compute_capability": None,
 }
+
+
+def builder(module: str, name: str) -> Callable[[ExportJob], None]:
+    """The builder `name` of `module`, imported when it is first called: the table (and `amc --help`)
+    costs no torch import; building needs torch (amc[train]). tests/test_architecture.py checks each
+    row's module is an amc.export module defining that function."""
+
+    def build(job: ExportJob) -> None:
+        getattr(importlib.import_module(module), name)(job)
+
+    build.__qualname__ = f"{module}.{name}"
+    return build
 
 
 @dataclass(frozen=True)
@@ -51,28 +60,33 @@ class Format:
 
 FORMATS: dict[str, Format] = {f.name: f for f in [
     Format("onnx", "onnx", False, ("fp32", "fp16", "int8", "int8-dynamic"),
-           frozenset({"with_denoised", "calib_frames", "simplify"}), build_onnx,
+           frozenset({"with_denoised", "calib_frames", "simplify"}), builder("amc.export.onnx", "build_onnx"),
            "ONNX opset 17 with a dynamic batch axis and metadata_props (ONNX Runtime, TensorRT, Triton)"),
     Format("tensorrt", "tensorrt", False, ("fp32", "fp16", "int8"),
-           frozenset({"plain", "with_denoised", "calib_frames", "simplify"}), build_tensorrt,
+           frozenset({"plain", "with_denoised", "calib_frames", "simplify"}),
+           builder("amc.export.tensorrt", "build_tensorrt"),
            "TensorRT engine built from the ONNX file (length-prefixed JSON header; --plain: bare .plan)",
            "tensorrt"),
     Format("tensorrt-rtx", "tensorrt", False, ("fp32", "fp16", "int8"),
-           frozenset({"plain", "with_denoised", "calib_frames", "simplify", "compute_capability"}), build_tensorrt,
+           frozenset({"plain", "with_denoised", "calib_frames", "simplify", "compute_capability"}),
+           builder("amc.export.tensorrt", "build_tensorrt"),
            "TensorRT-RTX engine for RTX GPUs, built without a GPU (parity checked when it first loads on one)",
            "tensorrt-rtx"),
     Format("triton", "onnx", True, ("fp32", "fp16", "int8", "int8-dynamic"),
-           frozenset({"with_denoised", "calib_frames", "simplify"}), build_triton_onnx,
+           frozenset({"with_denoised", "calib_frames", "simplify"}), builder("amc.export.triton", "build_triton_onnx"),
            "Triton model repository serving the ONNX file (onnxruntime_onnx)"),
     Format("triton-tensorrt", "tensorrt", True, ("fp32", "fp16", "int8"),
-           frozenset({"with_denoised", "calib_frames", "simplify"}), build_triton_tensorrt,
+           frozenset({"with_denoised", "calib_frames", "simplify"}),
+           builder("amc.export.triton", "build_triton_tensorrt"),
            "Triton model repository serving a TensorRT plan (tensorrt_plan)", "tensorrt"),
     Format("triton-tensorrt-rtx", "tensorrt", True, ("fp32", "fp16", "int8"),
-           frozenset({"with_denoised", "calib_frames", "simplify", "compute_capability"}), build_triton_tensorrt,
+           frozenset({"with_denoised", "calib_frames", "simplify", "compute_capability"}),
+           builder("amc.export.triton", "build_triton_tensorrt"),
            "Triton model repository with a TensorRT-RTX plan, built without a GPU (flavour in config.pbtxt)",
            "tensorrt-rtx"),
     Format("torch-compiled", "torch-compiled", False, ("fp32", "bf16", "fp16"), frozenset({"with_denoised"}),
-           build_compiled, "PyTorch through torch.compile: CUDA graphs on a GPU, no TensorRT needed (.compiled)"),
+           builder("amc.export.compiled", "build_compiled"),
+           "PyTorch through torch.compile: CUDA graphs on a GPU, no TensorRT needed (.compiled)"),
 ]}
 
 OPTION_FLAGS = {"plain": "--plain", "with_denoised": "--with-denoised", "calib_frames": "--calib-frames",

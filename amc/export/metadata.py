@@ -3,8 +3,13 @@
 How it is stored in each container (ONNX metadata_props, the .engine header, a .plan's sidecar) and
 read back is the runtime's business: ``amc.runtime.artifact``. ``reference`` carries the training run's
 per-split references (per-SNR accuracy and the source model's prediction for every validation / test
-frame, ``amc.train.reference``), ``checkpoint`` the absolute path of the source checkpoint and
-``checkpoint_sha256`` its hash: ``amc eval-engine`` compares like with like from them.
+frame, ``amc.train.reference``), ``checkpoint`` the source checkpoint and ``checkpoint_sha256`` its hash:
+``amc eval-engine`` compares like with like from them.
+
+Paths (``checkpoint``, ``dataset``) are stored relative to the directory of the artifact's model file
+(``portable``), never absolute: an artifact names no directory of the machine that made it (``/v1/model``
+serves its metadata), and a run directory moved or copied with its exports still resolves them.
+``resolve_recorded`` reads them back.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from amc import __version__
+from amc.checkpoint import describe, sha256_file
 from amc.runtime.artifact import normalise
-from amc.train.checkpoint import describe, sha256_file
 
 
 def build_metadata(ckpt: dict[str, Any], checkpoint_path: str | os.PathLike[str], fmt: str, precision: str,
@@ -35,3 +40,16 @@ def build_metadata(ckpt: dict[str, Any], checkpoint_path: str | os.PathLike[str]
         "outputs": list(outputs), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return normalise(meta)
+
+
+PATH_KEYS = ("checkpoint", "dataset")
+
+
+def portable(meta: dict[str, Any], base: str | os.PathLike[str]) -> dict[str, Any]:
+    """`meta` with its paths made relative to `base` (the directory the model file is in)."""
+    out = dict(meta)
+    for key in PATH_KEYS:
+        value = str(out.get(key) or "")
+        if value:
+            out[key] = os.path.relpath(Path(value).resolve(), Path(base).resolve())
+    return out

@@ -134,8 +134,9 @@ def _from_dataset(ckpt: dict[str, Any], data: str | Path | None, part: str, n: i
         pick = _spread(index, ds.snr, n, np.random.default_rng(SEED))
         what = f"{part} split" if split is not None else "frames"
         b = ds.read(pick, with_clean=False)
-        return Frames(b.x, _class_index(ckpt, ds.classes)[b.labels], b.snr, f"{len(pick)} {what} frames of {ds.path}",
-                      notes)
+        # the file's name only: metadata carries no path of the machine that exported
+        return Frames(b.x, _class_index(ckpt, ds.classes)[b.labels], b.snr,
+                      f"{len(pick)} {what} frames of {ds.path.name}", notes)
     finally:
         ds.close()
 

@@ -25,10 +25,10 @@ from typing import Any
 from amc.export.errors import ExportError
 from amc.export.formats import Format, check_precision, get_format, refuse_unsupported
 from amc.export.job import ExportJob, ExportResult
-from amc.export.metadata import build_metadata
+from amc.export.metadata import build_metadata, portable
 from amc.export.parity import TOLERANCES, compare, summary_line
 from amc.export.tensorrt import parse_compute_capabilities, require_tensorrt, runs_here
-from amc.files import atomic_path
+from amc.files import atomic_path, replace_dir
 from amc.models import DENOISED_NAME, OUTPUT_NAMES
 from amc.runtime import Engine, TorchEngine
 from amc.runtime.artifact import model_file, sidecar, update_metadata
@@ -127,7 +127,7 @@ def _verify(job: ExportJob, artifact: Path, name: str, force: bool) -> dict[str,
                               "the artifact was not kept (pass --force to keep it, marked failed)")
         job.notes.append("parity FAILED; kept because of --force")
     job.extra["parity"] = parity
-    final = job.full_metadata()
+    final = portable(job.full_metadata(), artifact.parent)  # staged beside its target: the same relative paths
     update_metadata(artifact, final)
     return final
 
@@ -175,9 +175,7 @@ def _export_dir(job: ExportJob, target: Path, force: bool) -> dict[str, Any]:
         job.out = staging
         job.fmt.build(job)
         final = _verify(job, model_file(staging), target.name, force)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
+        replace_dir(staging, target)  # the old repository is renamed aside, deleted once the new one is in
         _readable(target)
         return final
     finally:

@@ -7,6 +7,10 @@
   cuDNN convolution and cuDNN RNN. torch >= 2.9 is told through ``fp32_precision = "ieee"`` (the
   legacy ``allow_tf32`` flags and the new settings must not be mixed: torch raises when it reads a mix);
   older torch through ``allow_tf32 = False``.
+* ``strict_fp32_scope()``: the same, for a block only, restoring the flags after it: training keeps
+  whatever TF32 setting it runs with, while the passes that store reference predictions (the validation
+  split every epoch, the test split at the end) are strict fp32, so eval-engine's fp32 tolerance later
+  compares like with like.
 * ``reproducible_cuda()``: a resumed run must equal an uninterrupted one weight for weight. On CUDA that
   needs deterministic algorithms (``torch.use_deterministic_algorithms``, cuDNN deterministic, no cuDNN
   benchmark autotuning, ``CUBLAS_WORKSPACE_CONFIG`` for cuBLAS). Ops without a deterministic kernel warn
@@ -17,7 +21,9 @@ Both only set process-wide backend flags; on a CPU-only build they are harmless 
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -40,6 +46,23 @@ def strict_fp32() -> dict[str, Any]:
         b.cuda.matmul.allow_tf32 = False
         b.cudnn.allow_tf32 = False
     return fp32_state()
+
+
+@contextlib.contextmanager
+def strict_fp32_scope() -> Iterator[dict[str, Any]]:
+    """``strict_fp32()`` inside the block; the flags as they were after it (even on an error)."""
+    b: Any = torch.backends
+    new = _new_api()
+    saved: tuple[Any, ...] = (
+        (b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision, b.cudnn.rnn.fp32_precision) if new
+        else (b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32))
+    try:
+        yield strict_fp32()
+    finally:
+        if new:
+            b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision, b.cudnn.rnn.fp32_precision = saved
+        else:
+            b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32 = saved
 
 
 def fp32_state() -> dict[str, Any]:

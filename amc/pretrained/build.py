@@ -28,10 +28,12 @@ from amc.data.build import synth_to_file
 from amc.data.io import open_dataset
 from amc.data.synth import iter_synthesize
 from amc.export import export
+from amc.export.metadata import PATH_KEYS
 from amc.files import atomic_path
 from amc.metrics import Accumulator
 from amc.pretrained import CARD_FILE, MODEL_FILE
 from amc.runtime import Engine
+from amc.runtime.artifact import read_metadata, update_metadata
 from amc.train.loop import train
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -166,11 +168,23 @@ def card_markdown(c: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def package_paths(onnx_path: Path, run: Path) -> dict[str, Any]:
+    """The packaged model's paths relative to the recipe's work directory (``run/best.pt``, ``data.h5``):
+    export stores them relative to the model file, which means nothing once the file is in the package."""
+    meta = read_metadata(onnx_path)
+    for key in PATH_KEYS:
+        if meta.get(key):
+            meta[key] = os.path.relpath((onnx_path.parent / meta[key]).resolve(), run.resolve().parent)
+    update_metadata(onnx_path, meta)
+    return meta
+
+
 def build(run: Path, out_dir: Path = PACKAGE_DIR) -> dict[str, Any]:
     """Export run's best checkpoint to out_dir/default.onnx, evaluate it on fresh frames, write the card."""
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / MODEL_FILE
     export(run, fmt="onnx", precision="fp32", out=onnx_path, force=False)
+    package_paths(onnx_path, run)
     result = evaluate(onnx_path, SynthConfig(**EVAL).validate())
     c = make_card(run, onnx_path, result)
     with atomic_path(out_dir / CARD_FILE) as tmp:

@@ -23,10 +23,10 @@ from typing import Any
 import onnx
 from google.protobuf.message import DecodeError
 
-from amc.data.io import DataError
+from amc.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from amc.errors import DataError
 from amc.files import atomic_path
 from amc.runtime.safety import check_external_data
-from amc.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 HEADER = struct.Struct("<I")  # length of the JSON header of an .engine file
 MAX_HEADER = 16 << 20  # a JSON header larger than this is not ours

@@ -8,6 +8,7 @@ length and batch limit from the artifact itself. Batches larger than ``max_batch
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +17,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from amc.config import ConfigError, choice
-from amc.data.io import DataError
+from amc.errors import DataError
 from amc.runtime.artifact import model_file
 from amc.runtime.formats import artifact_kind, known_suffixes
 from amc.runtime.validate import validate_iq
 
 DEFAULT_MAX_BATCH = 256
 PROVIDERS = ["auto", "cpu", "cuda", "tensorrt"]
+_INSTALL_HINT = {"torch": "install amc[train] or export the run to ONNX (`amc export RUN`)",
+                 "torch-compiled": "install amc[train]", "tensorrt": "install amc[trt] (see the README)"}
 _BACKENDS: dict[str, type[Engine]] = {}  # backend name -> class, filled as backend modules are imported
 
 
@@ -65,7 +68,16 @@ class Engine:
             raise DataError(f"{p}: no such file or directory; give a run directory or a {known_suffixes()} file")
         if p.is_dir() and not any((p / n).is_file() for n in ("best.pt", "last.pt")):
             p = model_file(p)  # a Triton repository: the model file inside
-        return _BACKENDS[artifact_kind(p).backend].open(p, provider, threads)
+        kind = artifact_kind(p)
+        if kind.backend not in _BACKENDS:  # first model of this kind: import its backend (torch only for torch)
+            try:
+                importlib.import_module(kind.module)
+            except ImportError as e:
+                if (e.name or "amc").split(".")[0] == "amc":
+                    raise  # a bug, not a missing package
+                raise DataError(f"{p}: loading a {kind.name} model needs {e.name or 'a missing package'}, which is "
+                                f"not installed; {_INSTALL_HINT.get(kind.name, 'see the README')}") from None
+        return _BACKENDS[kind.backend].open(p, provider, threads)
 
     @classmethod
     def open(cls, path: Path, provider: str, threads: int | None) -> Engine:

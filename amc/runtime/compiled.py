@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from amc.config import ConfigError
-from amc.data.io import DataError
+from amc.errors import DataError
 from amc.runtime.artifact import read_compiled
 from amc.runtime.base import float_outputs
 from amc.runtime.torch_backend import TorchEngine

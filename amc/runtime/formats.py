@@ -1,7 +1,8 @@
 """The artifact kinds amc makes and loads, declared once: suffixes, GPU need, backend.
 
 ``amc.export.formats`` builds its export table on these rows (adding builders and precisions), and
-``Engine.load`` picks its backend from them, so a suffix is never spelled in two places.
+``Engine.load`` picks its backend from them (importing the backend's module then, so an ONNX model
+never loads torch), so a suffix is never spelled in two places.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from amc.data.io import DataError
+from amc.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -19,15 +20,20 @@ class ArtifactKind:
     needs_gpu: bool  # running it needs an NVIDIA GPU
     backend: str  # Engine subclass that loads it (its `backend` name)
     what: str  # one line for messages and docs
+    module: str  # the module defining that Engine subclass, imported when the first such model is loaded
 
 
 ARTIFACTS: dict[str, ArtifactKind] = {a.name: a for a in [
-    ArtifactKind("torch", (".pt",), False, "torch", "PyTorch checkpoint (or its run directory)"),
-    ArtifactKind("onnx", (".onnx",), False, "onnxruntime", "ONNX with amc metadata_props"),
+    ArtifactKind("torch", (".pt",), False, "torch", "PyTorch checkpoint (or its run directory)",
+                 "amc.runtime.torch_backend"),
+    ArtifactKind("onnx", (".onnx",), False, "onnxruntime", "ONNX with amc metadata_props",
+                 "amc.runtime.onnx_backend"),
     ArtifactKind("tensorrt", (".engine", ".plan"), True, "tensorrt",
-                 "TensorRT plan (.engine: JSON header + plan; .plan: bare, sidecar .json)"),
+                 "TensorRT plan (.engine: JSON header + plan; .plan: bare, sidecar .json)",
+                 "amc.runtime.tensorrt_backend"),
     ArtifactKind("torch-compiled", (".compiled",), False, "torch-compiled",
-                 "PyTorch checkpoint run through torch.compile (CUDA graphs on a GPU), with amc metadata"),
+                 "PyTorch checkpoint run through torch.compile (CUDA graphs on a GPU), with amc metadata",
+                 "amc.runtime.compiled"),
 ]}
 SUFFIXES: dict[str, ArtifactKind] = {s: a for a in ARTIFACTS.values() for s in a.suffixes}
 

@@ -28,7 +28,7 @@ import onnxruntime as ort
 from onnxruntime.capi import build_and_package_info
 
 from amc.config import ConfigError
-from amc.data.io import DataError
+from amc.errors import DataError
 from amc.runtime.artifact import load_onnx, onnx_metadata
 from amc.runtime.base import Engine, float_outputs
 

@@ -24,7 +24,7 @@ from typing import Any
 import onnx
 from google.protobuf.message import DecodeError
 
-from amc.data.io import DataError
+from amc.errors import DataError
 
 SHOW = 120  # characters of a location or tensor name quoted in a message
 

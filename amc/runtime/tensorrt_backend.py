@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from amc.config import ConfigError
-from amc.data.io import DataError
+from amc.errors import DataError
 from amc.runtime.artifact import read_engine, read_metadata
 from amc.runtime.base import Engine, float_outputs
 from amc.runtime.probe import check_probe, probe_frames

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from amc.config import ConfigError
-from amc.data.io import DataError
+from amc.errors import DataError
 from amc.models import DENOISED_NAME, OUTPUT_NAMES, InferenceModel
 from amc.models.numerics import strict_fp32
 from amc.runtime.base import DEFAULT_MAX_BATCH, Engine, float_outputs

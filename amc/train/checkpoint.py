@@ -1,84 +1,27 @@
-"""Self-describing checkpoints, written atomically and read with weights_only=True.
+"""Rebuilding a model from a checkpoint; the container itself (save, load, describe) is ``amc.checkpoint``.
 
-A checkpoint carries everything needed to rebuild and describe the model without the run
-directory: model config, class names, frame length, normalisation, SNR grid, bands, the split
-identity, the validation metrics of its epoch and, per split, what the model predicted for every frame
-(``reference``: see ``amc.train.reference``). Only tensors, dicts, lists, strings and numbers
-go in, so `torch.load(weights_only=True)` reads it and a file carrying code is refused.
+The container's names are re-exported here so training code keeps one import.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import pickle
-from pathlib import Path
-from typing import Any
-
 import torch
 
-from amc.config import AmcError, ModelConfig, from_dict
-from amc.files import atomic_path
+from amc.checkpoint import (  # noqa: F401  (re-exported)
+    FORMAT,
+    NORMALISATION,
+    CheckpointError,
+    describe,
+    load_checkpoint,
+    resolve_checkpoint,
+    save_checkpoint,
+    sha256_file,
+)
+from amc.config import ModelConfig, from_dict
 from amc.models import build_model
 
-FORMAT = "amc-checkpoint/1"
-NORMALISATION = "per-frame unit mean power (in graph)"
 
-
-class CheckpointError(AmcError):
-    """A checkpoint is missing, corrupted, untrusted or from another model."""
-
-
-def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
-    """torch.save to a temp file, fsync, rename: a kill mid-write leaves the old file intact."""
-    with atomic_path(path, suffix=".pt.tmp") as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
-    return Path(path)
-
-
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load with weights_only=True; refuse anything that is not an amc checkpoint."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint; give a run directory or its best.pt / last.pt")
-    with open(path, "rb") as fh:
-        magic = fh.read(4)
-    if magic != b"PK\x03\x04":  # torch.save writes a zip archive; anything else is not a checkpoint at all
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint (not a torch.save file); give a run directory "
-                              "or its best.pt / last.pt")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).splitlines()[0][:200]
-        raise CheckpointError(f"{path}: refused: the checkpoint holds objects other than weights and "
-                              f"plain data ({first}); only load checkpoints you trust") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: truncated or corrupted checkpoint ({str(e).splitlines()[0][:160]})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an amc checkpoint (expected format {FORMAT})")
-    return ckpt
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
-    """A run directory means its best.pt; a file is itself."""
-    p = Path(path)
-    if p.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (p / name).is_file():
-                return p / name
-        raise CheckpointError(f"{p}: no best.pt or last.pt in this run directory; train first (`amc train`)")
-    return p
-
-
-def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
+def model_from_checkpoint(ckpt: dict) -> torch.nn.Module:
     """Rebuild the model from the checkpoint's own config and load its weights (strict)."""
     cfg = from_dict(ModelConfig, dict(ckpt["model_config"]))
     model = build_model(cfg)
@@ -89,22 +32,3 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
         raise CheckpointError(f"checkpoint weights do not fit its model config ({first})") from None
     model.eval()
     return model
-
-
-def describe(ckpt: dict[str, Any]) -> dict[str, Any]:
-    """The self-description that travels into exports: classes, length, SNRs, bands, metrics."""
-    return {
-        "classes": list(ckpt["classes"]),
-        "frame_length": int(ckpt["frame_length"]),
-        "snr_grid": list(ckpt["snr_grid"]),
-        "bands": {k: list(v) for k, v in ckpt["bands"].items()},
-        "normalisation": ckpt.get("normalisation", NORMALISATION),
-        "train_metrics": ckpt.get("metrics", {}),
-        "reference": dict(ckpt.get("reference") or {}),  # per split: amc.train.reference records
-        "split": ckpt.get("split", {}),
-        "dataset": ckpt.get("dataset", ""),
-        "model_config": dict(ckpt["model_config"]),
-        "preset": ckpt.get("train_config", {}).get("preset", ""),
-        "epoch": int(ckpt.get("epoch", 0)),
-        "sample_rate": ckpt.get("sample_rate"),  # Hz the model was trained at; None when the data had none
-    }

@@ -7,10 +7,10 @@ DistributedDataParallel, each rank takes a strided share of the epoch, and rank 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -27,10 +27,10 @@ from amc.config import AmcError, ConfigError, ModelConfig, TrainConfig, to_dict
 from amc.data.io import DataError, H5Dataset, open_dataset
 from amc.data.sampling import degrade, epoch_order, snr_balanced_order, time_shift
 from amc.data.split import stratified_split
-from amc.files import atomic_path
+from amc.files import ReplaceDir, atomic_path, check_replaceable, is_run_dir
 from amc.metrics import Accumulator, band_means, snr_key
 from amc.models import build_model, normalise
-from amc.models.numerics import reproducible_cuda
+from amc.models.numerics import reproducible_cuda, strict_fp32_scope
 from amc.plots import plot_confusion, plot_per_snr
 from amc.train.checkpoint import NORMALISATION, load_checkpoint, save_checkpoint
 from amc.train.data import FrameSource
@@ -111,10 +111,14 @@ def prepare(x: torch.Tensor, clean: torch.Tensor | None, snr: torch.Tensor, cfg:
 
 
 @torch.no_grad()
+@strict_fp32_scope()
 def evaluate(model: torch.nn.Module, source: FrameSource, batch_size: int, bands: dict,
              device: torch.device, num_classes: int) -> dict[str, Any]:
     """Validation metrics: loss, accuracy per SNR and band, eta / SNR errors, denoiser gain, and the
-    predicted class of every frame in the source's order (``predictions``, an int64 array)."""
+    predicted class of every frame in the source's order (``predictions``, an int64 array).
+
+    Runs in strict fp32 (TF32 off on CUDA, the flags restored after): these predictions are the stored
+    references that eval-engine later compares an fp32 export with under an fp32 tolerance."""
     model.eval()
     acc = Accumulator(num_classes)
     preds = []
@@ -163,13 +167,17 @@ def _lr_lambda(total_steps: int):
     return f
 
 
-def _prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    if out.exists() and any(out.iterdir()) and not resume:
-        if not overwrite:
-            raise FileExistsError(f"{out} exists and is not empty; pass --overwrite to replace it or --resume "
-                                  "to continue it")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+def _check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse a run directory before anything is read or written (nothing is touched on refusal)."""
+    if resume:
+        return
+    if out.exists() and out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} exists and is not empty; pass --overwrite to replace it or --resume "
+                              "to continue it")
+    check_replaceable(out, overwrite, is_run_dir, "run")
+
+
+def _clean_stale(out: Path) -> None:
     for stale in out.glob(".*.tmp"):  # temp files of a write that was killed (the targets are intact)
         stale.unlink(missing_ok=True)
 
@@ -201,12 +209,20 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = False, overwr
     if device.type == "cuda":  # a resumed run equals an uninterrupted one, on the GPU too
         reproducible_cuda()
     out = Path(cfg.out_dir)
-    if rank == 0:
-        _prepare_run_dir(out, resume, overwrite)
-    ds: H5Dataset = open_dataset(cfg.data)
+    ds: H5Dataset = open_dataset(cfg.data)  # every input is checked before the run directory is touched
     try:
-        return _train(ds, model_cfg, cfg, out, resume, progress, device, rank, world, distributed,
-                      say if rank == 0 and say is not None else (lambda _: None))
+        if rank == 0:
+            _check_run_dir(out, resume, overwrite)
+        # A new run replaces an old one only once its first epoch is saved; until then an error or Ctrl-C puts
+        # the old directory back (or removes the one this call made): a failed train leaves nothing behind.
+        with (ReplaceDir(out, overwrite, is_run_dir, "run") if rank == 0 and not resume
+              else contextlib.nullcontext()) as fresh:
+            if rank == 0:
+                out.mkdir(parents=True, exist_ok=True)
+                _clean_stale(out)
+            return _train(ds, model_cfg, cfg, out, resume, progress, device, rank, world, distributed,
+                          say if rank == 0 and say is not None else (lambda _: None),
+                          started=fresh.commit if fresh is not None else (lambda: None))
     except KeyboardInterrupt:
         done = load_checkpoint(out / "last.pt")["epoch"] if (out / "last.pt").is_file() else 0
         raise Interrupted(f"interrupted after epoch {done} of {cfg.epochs}"
@@ -220,7 +236,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = False, overwr
 
 def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, resume: bool, progress: bool,
            device: torch.device, rank: int, world: int, distributed: bool,
-           say: Callable[[str], None]) -> dict[str, Any]:
+           say: Callable[[str], None], started: Callable[[], None]) -> dict[str, Any]:
     model_cfg = replace(model_cfg, num_classes=len(ds.classes), frame_length=ds.frame_length).validate()
     split = stratified_split(ds.labels, ds.snr, cfg.val_fraction, cfg.test_fraction, cfg.split_seed,
                              fingerprint=ds.fingerprint())
@@ -341,6 +357,7 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
             save_checkpoint(out / "last.pt", {**state, "optimizer_state": opt.state_dict(),
                                               "scheduler_state": sched.state_dict(),
                                               "scaler_state": scaler.state_dict(), **run.to_checkpoint()})
+            started()  # the first epoch is safe in last.pt: the run directory this one replaces can go
             with open(out / "metrics.jsonl", "a") as fh:
                 fh.write(jsonio.dumps(row) + "\n")
             bar.finish_epoch(row["epoch"])

@@ -17,8 +17,6 @@ model at hand. The records travel in ``best.pt`` (key ``reference``), the export
 
 from __future__ import annotations
 
-import base64
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,29 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from amc.checkpoint import decode_predictions, encode_predictions  # noqa: F401  (re-exported)
 from amc.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 
 SPLITS = ("val", "test")
-
-
-def encode_predictions(pred: np.ndarray) -> tuple[str, str]:
-    """(text, dtype): class indices as base64 of zlib-compressed uint8 (uint16 beyond 255 classes)."""
-    pred = np.asarray(pred)
-    dtype = "uint8" if pred.size == 0 or pred.max() < 256 else "uint16"
-    return base64.b64encode(zlib.compress(pred.astype(dtype).tobytes(), 9)).decode("ascii"), dtype
-
-
-def decode_predictions(record: dict[str, Any]) -> np.ndarray | None:
-    """The per-frame predicted classes of a record (int64), or None where the record has none."""
-    text = record.get("predictions")
-    if not text:
-        return None
-    raw = zlib.decompress(base64.b64decode(text))
-    pred = np.frombuffer(raw, dtype=record.get("dtype", "uint8")).astype(np.int64)
-    if len(pred) != int(record.get("frames", -1)):
-        raise ValueError(f"the {record.get('split')} reference holds {len(pred)} predictions for "
-                         f"{record.get('frames')} frames")
-    return pred
 
 
 def make_record(split: str, metrics: dict[str, Any], predictions: np.ndarray, identity: dict[str, Any],

@@ -67,3 +67,48 @@ def test_truncated_pickle(tmp_path):
     src.write_bytes(pickle.dumps(_rml_dict(np.random.default_rng(1)), protocol=2)[:500])
     with pytest.raises(DataError, match="truncated"):
         load_rml2016(src)
+
+
+@pytest.mark.parametrize("module", ["numpy.core.numeric", "numpy._core.numeric"])
+def test_protocol_5_pickles_load_as_numpy_writes_them(tmp_path, module, monkeypatch):
+    """pickle.HIGHEST_PROTOCOL (5) rebuilds arrays with numpy's _frombuffer; numpy 1 names it under
+    numpy.core, numpy 2 under numpy._core. Both spellings load, with the same floats."""
+    core = getattr(np, "_core", None) or np.core
+    if module.startswith("numpy._core") and not hasattr(np, "_core"):
+        pytest.skip("numpy 1 has no numpy._core")
+    import warnings
+
+    with warnings.catch_warnings():  # numpy 2 warns when numpy.core is imported (pickle does, to check)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        monkeypatch.setattr(core.numeric._frombuffer, "__module__", module)  # the name pickle writes
+        data = _rml_dict(np.random.default_rng(3))
+        raw = pickle.dumps(data, protocol=5)
+    assert module.encode() in raw and b"_frombuffer" in raw
+    src = tmp_path / "p5.pkl"
+    src.write_bytes(raw)
+    loaded = load_rml2016(src)
+    assert sorted(loaded) == sorted(data)
+    for k, v in data.items():
+        np.testing.assert_array_equal(loaded[k], v)
+    summary = import_rml2016(src, tmp_path / "p5.h5")
+    assert summary["frames"] == 45
+
+
+def test_protocol_5_hostile_pickle_still_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    src = tmp_path / "evil5.pkl"
+    src.write_bytes(pickle.dumps({("QPSK", 0): np.zeros((1, 2, 128), np.float32), ("BPSK", 0): _Evil()},
+                                 protocol=5))
+    with pytest.raises(UnsafePickleError, match=r"references (posix|os|nt)\.system"):
+        load_rml2016(src)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_protocol_5_out_of_band_buffers_are_refused(tmp_path):
+    arr = np.zeros((1, 2, 128), np.float32)
+    buffers: list = []
+    raw = pickle.dumps({("QPSK", 0): arr}, protocol=5, buffer_callback=buffers.append)
+    src = tmp_path / "oob.pkl"
+    src.write_bytes(raw)
+    with pytest.raises(DataError, match="not a readable RML2016 pickle"):
+        load_rml2016(src)

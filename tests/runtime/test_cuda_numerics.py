@@ -86,3 +86,40 @@ def test_training_on_cuda_asks_for_determinism(restore_backend_flags: bool, smal
     with pytest.raises((AssertionError, RuntimeError)):  # this torch has no CUDA: the model cannot move there
         loop.train(m, t, progress=False)
     assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+
+
+def test_strict_fp32_scope_sets_and_restores(restore_backend_flags: bool) -> None:
+    from amc.models.numerics import strict_fp32_scope
+
+    _tf32_everywhere(restore_backend_flags)
+    with strict_fp32_scope() as inside:
+        assert inside == fp32_state() == {"matmul": "ieee", "conv": "ieee", "rnn": "ieee"}
+    assert fp32_state() == {"matmul": "tf32", "conv": "tf32", "rnn": "tf32"}
+    with pytest.raises(RuntimeError), strict_fp32_scope():
+        raise RuntimeError
+    assert fp32_state() == {"matmul": "tf32", "conv": "tf32", "rnn": "tf32"}
+
+
+def test_training_reference_passes_run_in_strict_fp32(restore_backend_flags: bool, small_h5) -> None:
+    """The pass whose predictions training stores as the reference (amc.train.loop.evaluate) sees TF32 off,
+    while training's own setting is back after it."""
+    import numpy as np
+
+    from amc.config import DEFAULT_BANDS
+    from amc.data.io import open_dataset
+    from amc.train.data import FrameSource
+    from amc.train.loop import evaluate
+
+    path, *_ = small_h5
+    cfg, _ = preset("a4", conv_channels=8, rnn_hidden=8, denoiser_channels=8, dense=16, num_classes=3,
+                    frame_length=32)
+    model = build_model(cfg)
+    seen: list[dict] = []
+    model.register_forward_pre_hook(lambda m, a: seen.append(fp32_state()))
+    _tf32_everywhere(restore_backend_flags)
+    with open_dataset(path) as ds:
+        out = evaluate(model, FrameSource(ds, np.arange(len(ds)), 1 << 26, 0), 64, DEFAULT_BANDS,
+                       torch.device("cpu"), 3)
+    assert len(out["predictions"]) == 120 and seen
+    assert all(s == {"matmul": "ieee", "conv": "ieee", "rnn": "ieee"} for s in seen), seen
+    assert fp32_state() == {"matmul": "tf32", "conv": "tf32", "rnn": "tf32"}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,7 +122,6 @@ def test_bounded_load_with_bad_requests_mixed_in(engine) -> None:  # noqa: F811
     reqs = wave(pool)
     assert sum(r.kind != "good" for r in reqs) == N // 4
     app = create_app(engine, max_body_bytes=MAX_BODY)
-    t0 = time.perf_counter()
     with live_server(app) as (url, _):
         first = asyncio.run(fire(url, reqs))
         rss_first = rss()
@@ -131,7 +129,6 @@ def test_bounded_load_with_bad_requests_mixed_in(engine) -> None:  # noqa: F811
         rss_second = rss()
         ready = httpx.get(f"{url}/readyz", timeout=5)
         after = httpx.post(f"{url}/v1/classify", json={"iq": pool[:2].tolist()}, timeout=5)
-    elapsed = time.perf_counter() - t0
     check(reqs, first, pred)
     check(reqs, second, pred)
     assert ready.status_code == 200 and after.status_code == 200
@@ -143,7 +140,6 @@ def test_bounded_load_with_bad_requests_mixed_in(engine) -> None:  # noqa: F811
         assert m.value("amc_errors_total", {"kind": metric_kind}) == 2 * sum(r.kind == kind for r in reqs)
     grew = rss_second - rss_first
     assert grew < RSS_MARGIN, f"RSS grew by {grew / 2**20:.1f} MiB over the second wave of {N} requests"
-    assert elapsed < 30, f"{elapsed:.1f} s"
 
 
 def test_serve_binds_loopback_by_default_and_announces_only_after_binding(model_files, monkeypatch) -> None:  # noqa: F811

@@ -282,7 +282,7 @@ def test_shutdown_drains_a_queued_request_then_refuses_new_ones(engine):
     pred = engine.predict(x)
 
     async def go():
-        app = create_app(engine, max_delay_ms=5000)  # the request would wait 5 s for company
+        app = create_app(engine, max_delay_ms=600_000)  # the request would wait 10 min for company
         c = client(app)
         async with app.router.lifespan_context(app):
             await until(lambda: app.state.status["ready"])
@@ -296,7 +296,7 @@ def test_shutdown_drains_a_queued_request_then_refuses_new_ones(engine):
         return drained, waited, late, ready
 
     drained, waited, late, ready = asyncio.run(go())
-    assert drained.status_code == 200 and waited < 4.0
+    assert drained.status_code == 200 and waited < 300  # answered by the drain, not after the 10 min delay
     assert_matches(drained.json()["predictions"], pred, [0])
     assert late.status_code == 503 and "shutting down" in late.json()["error"]
     assert ready.status_code == 503
