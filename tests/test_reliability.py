@@ -81,6 +81,7 @@ def _wait_for(pred, timeout=120.0):
         time.sleep(0.05)
 
 
+@pytest.mark.slow  # trains in subprocesses
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(data, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     full = tmp_path / "full"
@@ -99,6 +100,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(data, tmp_path):
     assert (full / "metrics.jsonl").read_text() .count("\n") == (out / "metrics.jsonl").read_text().count("\n") == 3
 
 
+@pytest.mark.slow  # trains in subprocesses
 def test_sigkill_mid_checkpoint_write_leaves_previous_checkpoint(data, tmp_path):
     out = tmp_path / "run"
     mark = tmp_path / "writing"

@@ -7,6 +7,7 @@ import json
 import pickle
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from amc.cli import app
@@ -24,6 +25,7 @@ def run(*args, code=0):
     return r
 
 
+@pytest.mark.slow  # end to end: data, training, export, eval
 def test_quickstart_on_tiny_settings(tmp_path):
     out = tmp_path / "qs"
     r = run("quickstart", "--out", out, "--epochs", "1", "--frames", "3", "--no-int8", "--bench-seconds", "0.05",
@@ -40,6 +42,7 @@ def test_quickstart_on_tiny_settings(tmp_path):
     run("quickstart", "--out", out, code=2)  # an existing quickstart folder is kept
 
 
+@pytest.mark.slow  # end to end: data, training, export, eval
 def test_rml2016_pickle_to_degradation_training_to_a_verified_engine(tmp_path):
     """Real-style data: the pickle has no clean frames, so the denoiser learns from degradation pairs."""
     cfg = SynthConfig(classes=["BPSK", "QPSK", "WBFM"], snrs=[-10.0, 0.0, 10.0, 18.0], frames_per_class_snr=24,

@@ -11,6 +11,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.export.conftest import make_checkpoint
 
 CHILD = r"""
@@ -35,6 +37,7 @@ print(json.dumps(peaks))
 """
 
 
+@pytest.mark.slow  # classifies 64 MiB in a child process
 def test_peak_memory_does_not_grow_with_the_recording(tmp_path):
     ckpt = make_checkpoint(tmp_path / "best.pt", "cldnn", classes=["A", "B", "C"])
     files = []

@@ -45,6 +45,7 @@ def test_run_directory_and_metrics(tiny_h5, tmp_path):
     assert ck["split"]["val_sha256"] == s["split"]["val_sha256"]
 
 
+@pytest.mark.slow  # 10 epochs / two processes
 def test_training_beats_chance_at_high_snr(tmp_path):
     from amc.config import SynthConfig
     from amc.data.build import synth_to_file
@@ -146,6 +147,7 @@ def test_resume_with_other_config_refused(tiny_h5, tmp_path):
         loop.train(m, t, resume=True, progress=False)
 
 
+@pytest.mark.slow  # 10 epochs / two processes
 def test_torchrun_two_cpu_processes(tiny_h5, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
