@@ -31,6 +31,8 @@ DEFAULT = "default"
 PACKAGED: dict[str, Packaged] = {
     "default": Packaged("default.onnx", "card.json", "python -m amc.pretrained.build",
                         "rml2016 classes at 128 samples, trained on amc's numpy generator"),
+    "gr2016": Packaged("gr2016.onnx", "gr2016_card.json", "python -m amc.pretrained.build_gr",
+                       "rml2016 classes at 128 samples, trained on RML2016.10a's GNU Radio chain"),
 }
 ALIASES = {"rml2016": "default"}  # other names users may type for a packaged model
 

@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -62,15 +63,19 @@ def train_run(work: Path, threads: int) -> Path:
 
 def evaluate(model: Path, cfg: SynthConfig) -> dict[str, Any]:
     """Accuracy of the engine on cfg's frames: overall, per band, per SNR, per class (all / high band)."""
+    return score(model, cfg.class_names, iter_synthesize(cfg))
+
+
+def score(model: Path, names: list[str], parts: Iterable[Any]) -> dict[str, Any]:
+    """Accuracy of the engine on parts (each with x, labels, snr): overall, per band / SNR / class."""
     engine = Engine.load(model, threads=os.cpu_count())
-    names = cfg.class_names
     if list(engine.classes) != names:
         raise ValueError(f"{model} classes {engine.classes} differ from the evaluation set's {names}")
     acc = Accumulator(len(names))
     hi_lo = DEFAULT_BANDS["high"][0]
     hit = np.zeros((2, len(names)))
     seen = np.zeros((2, len(names)))
-    for part in iter_synthesize(cfg):
+    for part in parts:
         pred = engine.run(part.x)["logits"].argmax(1)
         acc.update(pred, part.labels, part.snr)
         for row, keep in enumerate((np.ones(len(pred), bool), part.snr >= hi_lo)):
