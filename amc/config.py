@@ -389,14 +389,14 @@ def preset(name: str, **overrides: Any) -> tuple[ModelConfig, TrainConfig]:
 
 # Allowed values of each ServeConfig setting (inclusive); --help shows them.
 SERVE_BOUNDS: dict[str, tuple[float, float]] = {
-    "max_batch": (1, 65536), "max_delay_ms": (0.0, 60000.0), "max_request_frames": (1, 65536),
+    "max_batch": (1, 65536), "max_delay_ms": (0.0, 3600000.0), "max_request_frames": (1, 65536),
     "max_body_mib": (0.001, 1024.0), "max_queue_frames": (1, 1 << 20), "client_share": (0.01, 1.0),
     "request_timeout_s": (0.01, 3600.0), "refusal_pause_ms": (0.0, 10000.0), "top_k": (1, 1000),
 }
 
 
 def _bounds(name: str) -> str:
-    return "..".join(f"{v:d}" if isinstance(v, int) else f"{v:g}" for v in SERVE_BOUNDS[name])
+    return "..".join(str(int(v)) if float(v).is_integer() else f"{v:g}" for v in SERVE_BOUNDS[name])
 
 
 @dataclass
