@@ -103,13 +103,14 @@ def paired_delta(results: list[dict], a: str, b: str, key: str) -> tuple[float, 
     return float(np.mean(d)), se, len(d)
 
 
-def verdict(mean: float, se: float, expect_positive: bool) -> str:
+def verdict(mean: float, ci: tuple[float, float] | None, expect_positive: bool) -> str:
+    """By the paired 95 % t interval: it must exclude 0 (one seed: by the sign of the mean, marked)."""
     if math.isnan(mean):
         return "not run"
-    if math.isnan(se) or se == 0:
+    if ci is None or ci[0] == ci[1]:
         return "holds (one seed)" if (mean > 0) == expect_positive else "does not hold (one seed)"
-    if abs(mean) <= 2 * se:
-        return "inconclusive (within 2 standard errors)"
+    if ci[0] <= 0 <= ci[1]:
+        return "inconclusive (95 % interval spans 0)"
     return "holds" if (mean > 0) == expect_positive else "does not hold"
 
 
@@ -133,7 +134,7 @@ def claims(results: list[dict]) -> list[dict]:
         ci = None if math.isnan(se) else (mean - float(stats.t.ppf(0.975, n - 1)) * se,
                                           mean + float(stats.t.ppf(0.975, n - 1)) * se)
         out.append({"claim": text, "a": a, "b": b, "metric": key, "delta_mean": mean, "delta_se": se, "seeds": n,
-                    "delta_ci": ci, "verdict": verdict(mean, se, positive)})
+                    "delta_ci": ci, "verdict": verdict(mean, ci, positive)})
     # the notes' prediction in numbers: classifier-only mixup raises the low band by at least 1 pp
     mean, se, n = paired_delta(results, "a4_cls_only", "a4_all_losses", "low")
     ci = None if math.isnan(se) else (mean - float(stats.t.ppf(0.975, n - 1)) * se,

@@ -47,3 +47,15 @@ def test_unpaired_seeds_are_left_out():
     r = [x for x in r if not (x["variant"] == "a4_all_losses" and x["seed"] == 2)]
     claim = [c for c in ablation.claims(r) if ">= 1 pp" in c["claim"]][0]
     assert claim["seeds"] == 2 and claim["delta_mean"] == pytest.approx(0.025)
+
+
+def test_verdicts_agree_with_the_interval_printed_beside_them():
+    """Three seeds whose deltas are 2 s.e. clear of 0 but inside the t interval (t(0.975, 2) = 4.3) are
+    inconclusive, not 'holds'."""
+    claim = [c for c in ablation.claims(rows([0.004, 0.010, 0.016])) if c["claim"].startswith("cls-only mixup "
+                                                                                                 "recovers")][0]
+    assert claim["delta_mean"] > 2 * claim["delta_se"]
+    assert claim["delta_ci"][0] < 0 and claim["verdict"].startswith("inconclusive")
+    claim = [c for c in ablation.claims(rows([0.020, 0.030, 0.025])) if c["claim"].startswith("cls-only mixup "
+                                                                                                "recovers")][0]
+    assert claim["verdict"] == "holds"
