@@ -144,23 +144,23 @@ def plot_engine_drift(path: str | Path, report: dict, bands: dict) -> Path:
     top.axhline(chance, color="0.4", ls="--", lw=0.9, label=f"chance (1/{len(report['classes'])})")
     top.set(ylabel="accuracy", ylim=(0, 1.02))
     top.grid(alpha=0.3)
-    passed = report["passed"]
-    verdict = "PASS" if passed else ("DRIFT at " + ", ".join(f"{s:g}" for s in report["drifted_snrs"]) + " dB"
-                                     if report["drifted_snrs"] else "DRIFT (overall)")
-    fig.suptitle(f"eval-engine: {verdict}", fontsize=14, fontweight="bold", color="#1e8449" if passed else drift_colour)
-    top.set_title(f"{Path(report['model']).name} ({report['precision']}), {report['frames']} frames of split "
-                  f"{report['split']}: overall {100 * report['reference_acc']:.2f} % → "
-                  f"{100 * report['engine_acc']:.2f} % (Δ {report['delta_pp']:+.2f} pp)", fontsize=9, pad=14)
+    word = report["verdict"]
+    colour = {"PASS": "#1e8449", "DRIFT": drift_colour}.get(word, "#b9770e")
+    fig.suptitle(f"eval-engine: {word}", fontsize=14, fontweight="bold", color=colour)
+    top.set_title(f"{Path(report['model']).name} ({report['precision']}), {report['frames']} frames: overall "
+                  f"{100 * report['reference_acc']:.2f} % → {100 * report['engine_acc']:.2f} %, "
+                  f"{report['summary']}", fontsize=9, pad=14)
     low.axhspan(-tol, tol, color="0.5", alpha=0.3, lw=0, label=f"± tolerance {tol:g} pp")
     low.axhline(0, color="0.25", lw=0.8)
-    level = level_text(report["rule"]["snr_level"])
+    level = level_text(report["rule"]["level"])
     for r in rows:
-        colour = drift_colour if r["drift"] else ok_colour
+        colour = drift_colour if r["drift"] else ok_colour if r.get("within") else "0.55"
         lo_ci, hi_ci = r["ci_pp"]
         low.errorbar([r["snr"]], [r["delta_pp"]], yerr=[[r["delta_pp"] - lo_ci], [hi_ci - r["delta_pp"]]],
                      fmt="o", ms=4, color=colour, ecolor=colour, capsize=2, lw=1)
-    low.plot([], [], "o", color=ok_colour, ms=4, label=f"Δ with {level} interval "
-             f"({'paired, exact McNemar' if report['rule']['paired'] else 'unpaired, Newcombe'})")
+    method = "Tango paired" if report["rule"]["paired"] else "Newcombe unpaired"
+    low.plot([], [], "o", color=ok_colour, ms=4, label=f"Δ, {level} CI ({method}) inside ± tolerance")
+    low.plot([], [], "o", color="0.55", ms=4, label="Δ, CI leaves ± tolerance (unresolved)")
     spans = [abs(v) for r in rows for v in (*r["ci_pp"], r["delta_pp"])] + [2 * tol]
     lim = 1.15 * max(spans)
     low.set(xlabel="SNR (dB)", ylabel="Δ accuracy (pp)\nengine − reference", ylim=(-lim, lim), xlim=(x_lo, x_hi))

@@ -76,8 +76,9 @@ def _quickstart(cfg: QuickstartConfig, out: Path, say: Callable[[str], None], pr
         say(f"{next(step)}/{steps} eval-engine: {res.path.name} on the run's validation frames")
         rep = evaluate_engine(EvalSettings(model=str(res.path), report_dir=str(out / f"eval_{precision}"),
                                            progress=progress))
-        made["eval"][precision] = {k: rep[k] for k in ("passed", "reference_acc", "engine_acc", "delta_pp",
-                                                       "drifted_snrs", "bands", "reference")}
+        made["eval"][precision] = {k: rep[k] for k in ("verdict", "passed", "exit_code", "summary", "reference_acc",
+                                                       "engine_acc", "delta_pp", "ci_pp", "drifted_snrs", "bands",
+                                                       "limits", "reference", "frames")}
     say(f"{next(step)}/{steps} bench: ONNX Runtime fp32 latency and throughput")
     made["bench"] = bench(str(out / "model_fp32.onnx"), batches=(1, 64, 256), seconds=cfg.bench_seconds)
     return made

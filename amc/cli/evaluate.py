@@ -1,7 +1,9 @@
-"""`amc eval-engine`: the release gate. Exit 0 pass, 1 drift, 2 anything the user must fix, 3 a bug in amc.
+"""`amc eval-engine`: the release gate. Exit 0 pass, 1 drift, 4 inconclusive, 2 anything the user must fix,
+3 a bug in amc.
 
 Exit code 1 means drift and nothing else: a crash (a bug in amc) is exit 3 with its traceback, Ctrl-C
-exit 130; neither can be mistaken for a verdict.
+exit 130; neither can be mistaken for a verdict. 4 (the frames cannot tell) is neither a pass nor a
+drift: a pipeline that accepts it says so with --inconclusive-ok (then 0).
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ def gate_exit_codes(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def eval_engine_cmd(
-    model: Annotated[Path, typer.Argument(metavar="MODEL", help="Exported engine (.onnx, .engine, .plan), a Triton "
-                                                                "repository, a .pt checkpoint or a run directory.")],
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="Exported engine (.onnx, .engine, .plan), a Triton "
+                                                               "repository, a .pt checkpoint, a run directory or "
+                                                               "a packaged model's name (default).")],
     data: Annotated[Path | None, typer.Option(help="Dataset. [default: the one the run trained on]")] = None,
     run: Annotated[Path | None, typer.Option(help="The run directory (or checkpoint) the engine was exported from; "
                                                   "its hash must match the engine's. [default: the checkpoint the "
@@ -73,32 +76,40 @@ def eval_engine_cmd(
                                                  help="Write the whole report as JSON ('-': stdout).")] = None,
     batch_size: Annotated[int, typer.Option(help="Frames per engine call.", min=1)] = 512,
     progress: Annotated[bool, typer.Option(help="Show a progress bar (stderr).")] = True,
+    inconclusive_ok: Annotated[bool, typer.Option("--inconclusive-ok", help="Exit 0, not 4, when the frames cannot "
+                                                                            "tell (INCONCLUSIVE).")] = False,
     legacy_report: Annotated[Path | None, typer.Option("--report", hidden=True)] = None,
 ) -> None:
-    """Per-SNR accuracy of an engine vs its reference on the same frames: exit 0 pass, 1 drift, 2 bad input."""
+    """Engine vs its reference on the same frames, overall, per band and per SNR: exit 0 PASS (shown within
+    tolerance), 1 DRIFT, 4 INCONCLUSIVE, 2 bad input."""
     from amc.eval.engine_eval import EvalSettings, evaluate_engine
     from amc.eval.report import BAND_COLUMNS, BAND_TITLE, SNR_COLUMNS, band_rows, headline, snr_rows, wrapped
+    from amc.pretrained import packaged_card, resolve_model
 
     report_dir = out or legacy_report
-    check_output(json_out, "--json", [model, data, run], overwrite, json_report=True)
-    r = evaluate_engine(EvalSettings(model=str(model), data=str(data) if data else None, run=str(run) if run else None,
-                                     split=split, provider=provider, tolerance_pp=tolerance_pp,
+    model_path = resolve_model(model)
+    card = packaged_card(model_path)  # a packaged model: its card is the reference where no run is at hand
+    check_output(json_out, "--json", [model_path, data, run], overwrite, json_report=True)
+    r = evaluate_engine(EvalSettings(model=str(model_path), data=str(data) if data else None,
+                                     run=str(run) if run else None, split=split, provider=provider,
+                                     tolerance_pp=tolerance_pp,
                                      report_dir=str(report_dir) if report_dir else None, overwrite=overwrite,
-                                     force=force, batch_size=batch_size, progress=progress))
+                                     force=force, batch_size=batch_size, progress=progress, card=card))
     with stdout_may_close():
         if json_out:
             write_json(json_out, r)
         if json_out != "-":
             for line in wrapped(headline(r)):
                 say(line)
-            console.print(table(BAND_COLUMNS, band_rows(r), title=BAND_TITLE, right=range(1, 6)))
+            console.print(table(BAND_COLUMNS, band_rows(r), title=BAND_TITLE, right=range(1, 7)))
             if r["drifted_snrs"]:
                 console.print(table(SNR_COLUMNS, snr_rows(r, only_drifted=True), title="drifted SNRs",
                                     right=range(1, 7)))
             where = f"{report_dir}/report.md" if report_dir else "--out DIR or --json PATH"
             say(f"per-SNR table ({len(r['per_snr'])} SNRs): {where}")
-    if not r["passed"]:
-        raise typer.Exit(1)
+    code = 0 if r["verdict"] == "INCONCLUSIVE" and inconclusive_ok else r["exit_code"]
+    if code:
+        raise typer.Exit(code)
 
 
 @contextlib.contextmanager

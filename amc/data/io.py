@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import h5py
 
 LABEL_CHUNK = 65536  # rows of Y decoded at a time
+PROBE_FRAMES = 8  # frames whose power `H5Dataset.probe` records
 
 
 @dataclass
@@ -179,16 +180,44 @@ class H5Dataset:
         return self.frame_length * 2 * 4 * (2 if self.has_clean else 1)
 
     def fingerprint(self) -> str:
-        """A cheap identity of the file's content: shapes, classes, labels, SNRs and 32 frames spread
-        evenly through the file (two files that differ only in their samples differ here too)."""
+        """The file's identity, the same on every machine: shapes, classes, labels and SNRs exactly, and the
+        content: the generator settings (seed included) of a synthetic file, else the bytes of 32 frames
+        spread evenly through the file. A synthetic file's samples are not hashed: the same settings give
+        the same frames up to a few float32 ulps that depend on the CPU's vector unit (numpy's SIMD sin /
+        exp), so their bytes differ between machines; ``probe()`` checks them with a tolerance instead."""
+        gen = self.attrs.get("generator")
+        return self._fingerprint(json.dumps(gen, sort_keys=True).encode() if isinstance(gen, dict) else None)
+
+    def legacy_fingerprint(self) -> str:
+        """The fingerprint amc recorded before it was machine-independent (bytes of 32 frames, always):
+        still accepted, so runs trained then keep their splits on the machine that made their data."""
+        return self._fingerprint(None)
+
+    def fingerprints(self) -> tuple[str, str]:
+        """(fingerprint, legacy fingerprint): the values a run's recorded fingerprint may match."""
+        return self.fingerprint(), self.legacy_fingerprint()
+
+    def _fingerprint(self, content: bytes | None) -> str:
         h = hashlib.sha256()
         h.update(json.dumps([len(self), self.frame_length, self.classes]).encode())
         h.update(self.labels.tobytes())
         h.update(self.snr.tobytes())
-        if len(self):
-            probe = np.unique(np.linspace(0, len(self) - 1, min(32, len(self))).astype(np.int64))
-            h.update(read_rows(self._file, "X", probe, self.path).tobytes())
+        if content is not None:
+            h.update(content)
+        elif len(self):
+            h.update(read_rows(self._file, "X", self._probe_rows(32), self.path).tobytes())
         return h.hexdigest()[:16]
+
+    def _probe_rows(self, n: int) -> np.ndarray:
+        return np.unique(np.linspace(0, len(self) - 1, min(n, len(self))).astype(np.int64))
+
+    def probe(self) -> list[float]:
+        """Mean power of 8 frames spread through the file (6 significant digits): a check of the samples
+        that holds across machines (``amc.data.split.probe_matches``), where their bytes do not."""
+        if not len(self):
+            return []
+        x = read_rows(self._file, "X", self._probe_rows(PROBE_FRAMES), self.path).astype(np.float64)
+        return [float(f"{v:.6g}") for v in (x ** 2).reshape(len(x), -1).mean(1)]
 
     # -- reading ------------------------------------------------------------------------------
     def read(self, index: np.ndarray | list[int], with_clean: bool = True) -> Batch:
@@ -347,3 +376,4 @@ def write_dataset(path: str | os.PathLike[str], x: np.ndarray, labels: np.ndarra
     with DatasetWriter(path, classes, x.shape[2], clean is not None, attrs) as w:
         w.append(x, labels, snr, clean)
     return Path(path)
+

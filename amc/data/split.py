@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+PROBE_RTOL = 1e-3  # relative difference of a probe power that means other samples
+
 
 @dataclass
 class Split:
@@ -26,8 +28,10 @@ def _sha(index: np.ndarray) -> str:
 
 
 def stratified_split(labels: np.ndarray, snr: np.ndarray, val_fraction: float = 0.15,
-                     test_fraction: float = 0.15, seed: int = 0, fingerprint: str = "") -> Split:
-    """Split every (class, SNR) group by the same fractions; indices come back sorted."""
+                     test_fraction: float = 0.15, seed: int = 0, fingerprint: str = "",
+                     probe: list[float] | None = None) -> Split:
+    """Split every (class, SNR) group by the same fractions; indices come back sorted. `fingerprint` and
+    `probe` (``H5Dataset.fingerprint`` / ``probe``) are recorded in the identity."""
     labels = np.asarray(labels)
     snr = np.asarray(snr)
     rng = np.random.default_rng(seed)
@@ -53,17 +57,35 @@ def stratified_split(labels: np.ndarray, snr: np.ndarray, val_fraction: float = 
                 "test_fraction": float(test_fraction), "n": int(len(labels)),
                 "fingerprint": fingerprint, "val_sha256": _sha(out["val"]),
                 "test_sha256": _sha(out["test"])}
+    if probe is not None:
+        identity["probe"] = [float(v) for v in probe]
     return Split(train=out["train"], val=out["val"], test=out["test"], identity=identity)
 
 
-def split_from_identity(labels: np.ndarray, snr: np.ndarray, identity: dict, fingerprint: str = "") -> Split:
-    """Rebuild a recorded split; raises ValueError when the data does not reproduce it."""
+def probe_matches(recorded: list[float], probe: list[float]) -> bool:
+    """Whether a recorded ``H5Dataset.probe`` matches the file's: the same frames give powers equal to far
+    better than PROBE_RTOL on any machine; other samples (another generator, another file) miss it by
+    percents (one frame's power varies by ~10 % between draws)."""
+    return len(recorded) == len(probe) and all(abs(a - b) <= PROBE_RTOL * max(abs(a), abs(b), 1e-12)
+                                               for a, b in zip(recorded, probe, strict=True))
+
+
+def split_from_identity(labels: np.ndarray, snr: np.ndarray, identity: dict,
+                        fingerprint: str | tuple[str, ...] = "", probe: list[float] | None = None) -> Split:
+    """Rebuild a recorded split; raises ValueError when the data does not reproduce it.
+
+    `fingerprint`: the dataset's (or the values it may match: ``H5Dataset.fingerprints()``); `probe`: its
+    ``H5Dataset.probe()``, checked against the identity's within ``PROBE_RTOL`` where both are known."""
     if identity.get("n") != len(labels):
         raise ValueError(f"the dataset has {len(labels)} frames but the run's split was made on "
                          f"{identity.get('n')}: pass the training dataset (or --split all)")
-    if identity.get("fingerprint") and fingerprint and identity["fingerprint"] != fingerprint:
-        raise ValueError("the dataset's fingerprint differs from the one the run was trained on: "
-                         "pass the training dataset (or --split all)")
+    accepted = (fingerprint,) if isinstance(fingerprint, str) else tuple(fingerprint)
+    if identity.get("fingerprint") and any(accepted) and identity["fingerprint"] not in accepted:
+        raise ValueError(f"the dataset's fingerprint {accepted[0]} differs from the one the run was trained on "
+                         f"({identity['fingerprint']}): pass the training dataset (or --split all)")
+    if identity.get("probe") and probe is not None and not probe_matches(identity["probe"], probe):
+        raise ValueError("the dataset's samples differ from the ones the run was trained on (same settings, "
+                         "other frames: another generator version?): pass the training dataset (or --split all)")
     split = stratified_split(labels, snr, identity["val_fraction"], identity["test_fraction"],
                              identity["seed"], fingerprint=identity.get("fingerprint", ""))
     if split.identity["val_sha256"] != identity["val_sha256"]:

@@ -14,6 +14,8 @@ reference kind      what it is                                                  
                     path the metadata records, if that file is unchanged
 ``training-counts`` the run's per-SNR counts without per-frame predictions (old     unpaired
                     artifacts whose checkpoint is not at hand)
+``card``            a packaged model's card: its per-SNR counts on fresh frames of   unpaired
+                    its generator (any file of its classes, no checkpoint needed)
 ==================  ==============================================================  =========
 
 Anything else is a one-line refusal (``DataError``, exit 2) saying what to pass. ``--run`` must name the
@@ -33,7 +35,7 @@ from amc.checkpoint import decode_predictions, sha256_file
 from amc.errors import DataError
 from amc.runtime import Engine
 
-KINDS = ("training", "pytorch", "training-counts")
+KINDS = ("training", "pytorch", "training-counts", "card")
 
 
 @dataclass
@@ -129,9 +131,21 @@ def _stored(meta: dict[str, Any], split: str) -> dict[str, Any] | None:
     return None
 
 
+def from_card(card: dict[str, Any]) -> Reference:
+    """A packaged model's card as an unpaired reference: its per-SNR counts on its evaluation frames."""
+    e = card.get("evaluation") or {}
+    d = e.get("data") or {}
+    return Reference("card", f"the packaged model's card ({card.get('name', 'packaged model')}): per-SNR counts "
+                     f"on {e.get('frames', 0):,} fresh frames (seed {d.get('seed')}), unpaired", False,
+                     record={"per_snr": e.get("per_snr") or {}, "counts": e.get("counts") or {},
+                             "acc": e.get("overall")},
+                     checkpoint=None)
+
+
 def choose(engine: Engine, split: str, split_sha: str | None, frames: int, run: str | None,
-           force: bool) -> Reference:
-    """The reference for `frames` frames of `split` ('all' or another file: split_sha None)."""
+           force: bool, card: dict[str, Any] | None = None) -> Reference:
+    """The reference for `frames` frames of `split` ('all' or another file: split_sha None); `card`: a packaged
+    model's card, the reference of last resort."""
     meta = engine.metadata
     ckpt, why_not, notes = source_checkpoint(engine, run, force)
     forced = bool(notes)  # --force with another run: that run's model is the reference, not the stored one
@@ -151,6 +165,12 @@ def choose(engine: Engine, split: str, split_sha: str | None, frames: int, run: 
         return Reference("training-counts", f"the training run's {split} per-SNR counts (epoch {rec.get('epoch')}; "
                          "no per-frame predictions stored, so unpaired)", False, record=rec,
                          checkpoint=meta.get("checkpoint"))
+    if card is not None and (card.get("evaluation") or {}).get("per_snr"):
+        ref = from_card(card)
+        ref.notes.append(f"no reference for these frames ({why_not}): compared with the packaged model's card, "
+                         "unpaired; a difference says these frames differ from the card's, not that the file is "
+                         "broken")
+        return ref
     what = (f"the engine's metadata holds no {split} reference" if split_sha is not None
             else "the run's references cover its val and test splits only")
     raise DataError(f"no reference for these frames: {what}, and {why_not}; pass --run RUN_DIR (the run the "

@@ -24,8 +24,10 @@ reported beside it). A tiny validation set (say 88 frames) would otherwise fail 
 coin-flip frame. The gate must judge most of the evaluation, though: when more than ``MAX_TIE_SHARE``
 (20 %) of the frames are near ties, agreement cannot judge the artifact, and the verdict falls back to
 accuracy: engine and PyTorch are scored against the frames' labels and compared per SNR and overall
-with the drift rule of ``amc eval-engine`` (``amc.stats``: |Δ| above the ``accuracy`` tolerance and the
-exact paired McNemar test at 1 % family-wise). The accuracy tolerances are eval-engine's too.
+with the rule of ``amc eval-engine`` (``amc.stats``: PASS when the 99 % paired interval of Δ lies inside
+the ``accuracy`` tolerance, DRIFT when |Δ| exceeds it and the exact McNemar test rejects at 1 %
+family-wise, else INCONCLUSIVE: the export is kept, marked inconclusive, and its summary says to run
+``amc eval-engine``, which adds frames until it can tell). The accuracy tolerances are eval-engine's too.
 Because an untrained or badly calibrated model can make nearly every frame a near tie, the mean
 total-variation distance between the two softmax outputs (half the L1 distance per frame, averaged over
 frames) is bounded whatever the verdict: that catches a broken artifact whatever the margins.
@@ -45,7 +47,7 @@ from amc.data.io import DataError, open_dataset
 from amc.data.split import split_from_identity
 from amc.data.synth import synthesize
 from amc.export.errors import ExportError
-from amc.stats import paired_by_snr
+from amc.stats import paired_family, summary
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def _split(ckpt: dict[str, Any], data: str | Path | None) -> tuple[Any, Any, lis
         ds.close()
         return None, None, [f"{path} has frame length {ds.frame_length}, the model takes {ckpt['frame_length']}"]
     try:
-        split = split_from_identity(ds.labels, ds.snr, ckpt.get("split", {}), ds.fingerprint())
+        split = split_from_identity(ds.labels, ds.snr, ckpt.get("split", {}), ds.fingerprints(), ds.probe())
     except (ValueError, KeyError) as e:
         return ds, None, [f"{path}: the run's split is not reproduced ({str(e).split(':')[0]}); "
                           "frames drawn from the whole file"]
@@ -171,12 +173,14 @@ def frames_for(ckpt: dict[str, Any], data: str | Path | None, part: str, n: int)
 
 def _accuracy(ref_top: np.ndarray, top: np.ndarray, labels: np.ndarray, snr: np.ndarray, tol_pp: float
               ) -> dict[str, Any]:
-    """Engine vs PyTorch accuracy on the same labelled frames, per SNR and overall (paired drift rule)."""
-    overall, per = paired_by_snr(snr, ref_top == labels, top == labels, tol_pp)
+    """Engine vs PyTorch accuracy on the same labelled frames, overall and per SNR, under eval-engine's rule
+    (``amc.stats.paired_family``): PASS, DRIFT or INCONCLUSIVE."""
+    word, overall, _, per = paired_family(snr, ref_top == labels, top == labels, tol_pp)
     drifted = [float(k) for k, c in per.items() if c.drift]
-    return {"reference": overall.reference, "engine": overall.engine, "delta_pp": overall.delta_pp,
-            "ci_pp": list(overall.ci_pp), "p": overall.p, "tolerance_pp": tol_pp, "overall_drift": overall.drift,
-            "drifted_snrs": drifted, "passed": not overall.drift and not drifted}
+    return {"verdict": word, "summary": summary(word, overall), "reference": overall.reference,
+            "engine": overall.engine, "delta_pp": overall.delta_pp, "ci_pp": list(overall.ci_pp), "p": overall.p,
+            "level": overall.level, "tolerance_pp": tol_pp, "overall_drift": overall.drift,
+            "drifted_snrs": drifted, "frames_needed": overall.frames_needed, "passed": word == "PASS"}
 
 
 def compare(reference: dict[str, np.ndarray], got: dict[str, np.ndarray], precision: str, source: str,
@@ -202,45 +206,46 @@ def compare(reference: dict[str, np.ndarray], got: dict[str, np.ndarray], precis
              for k in ("probs", "eta", "snr_db") if k in reference and k in got}
     tv = float(0.5 * np.abs(reference["probs"].astype(np.float64) - got["probs"]).sum(1).mean())
     accuracy = None
+    unresolved = False  # accuracy cannot tell on these frames: INCONCLUSIVE, not a failure
     if share <= MAX_TIE_SHARE:
         judged_on, verdict_ok = "agreement", judged >= tol.min_agreement
     elif labels is not None and snr is not None:
         accuracy = _accuracy(ref_top, top, np.asarray(labels), np.asarray(snr), tol.accuracy_pp)
         judged_on, verdict_ok = "accuracy", accuracy["passed"]
+        unresolved = accuracy["verdict"] == "INCONCLUSIVE"
     else:
         judged_on, verdict_ok = "nothing", False
-    passed = (verdict_ok and tv <= tol.max_mean_tv and (tol.max_abs_logit is None or max_abs <= tol.max_abs_logit)
-              and bool(np.isfinite(logits).all()))
+    bounded = (tv <= tol.max_mean_tv and (tol.max_abs_logit is None or max_abs <= tol.max_abs_logit)
+               and bool(np.isfinite(logits).all()))
+    passed = verdict_ok and bounded
+    verdict = "pass" if passed else "inconclusive" if unresolved and bounded else "FAIL"
     return {"frames": int(len(agree)), "source": source, "max_abs_logit": max_abs, **diffs,
             "mean_tv": tv, "agreement": float(agree.mean()), "agreement_judged": judged,
             "near_ties": int(tie.sum()), "near_tie_share": share, "judged_on": judged_on, "accuracy": accuracy,
             "tolerance": {"max_abs_logit": tol.max_abs_logit, "min_agreement": tol.min_agreement,
                           "tie_margin": tol.tie_margin, "max_mean_tv": tol.max_mean_tv,
                           "accuracy_pp": tol.accuracy_pp, "max_tie_share": MAX_TIE_SHARE},
-            "passed": bool(passed)}
+            "passed": bool(passed), "verdict": verdict}
 
 
 def summary_line(p: dict[str, Any], precision: str) -> str:
-    """One line: what was compared, what the verdict rests on, the verdict and the bounds it used."""
+    """What was compared, what the verdict rests on, the verdict and the bounds it used, in at most three
+    80-column lines (every number is in the metadata's ``parity``)."""
     if p.get("deferred"):  # an engine built where it cannot run (amc.export.pipeline._deferred)
         return str(p["line"])
     tol = p["tolerance"]
     ties = f"{p['near_ties']} near ties ({100 * p['near_tie_share']:.1f} %)"
-    head = f"parity vs PyTorch on {p['source']}: argmax agreement {100 * p['agreement']:.2f} % of all frames"
     if p["judged_on"] == "agreement":
-        body = f", {100 * p['agreement_judged']:.2f} % of the {p['frames'] - p['near_ties']} not near ties ({ties})"
-        rule = f"agreement >= {100 * tol['min_agreement']:g} % on frames not near ties"
+        body = f"agreement {100 * p['agreement_judged']:.2f} % on {p['frames'] - p['near_ties']} frames ({ties} aside)"
+        rule = f">= {100 * tol['min_agreement']:g} %"
     elif p["judged_on"] == "accuracy":
-        a = p["accuracy"]
-        drift = (f", drift at {', '.join(f'{s:g}' for s in a['drifted_snrs'])} dB" if a["drifted_snrs"]
-                 else ", overall drift" if a["overall_drift"] else ", no drift")
-        body = (f"; {ties} > {100 * tol['max_tie_share']:g} %: agreement cannot judge, judged on accuracy instead: "
-                f"PyTorch {100 * a['reference']:.2f} %, engine {100 * a['engine']:.2f} % ({a['delta_pp']:+.2f} pp"
-                f"{drift})")
-        rule = f"accuracy drift <= {tol['accuracy_pp']:g} pp or within noise (paired, 1 %)"
+        body = f"{ties} > {100 * tol['max_tie_share']:g} %: cannot judge, so accuracy: {p['accuracy']['summary']}"
+        rule = f"CI inside ±{tol['accuracy_pp']:g} pp"
     else:
-        body = f"; {ties} > {100 * tol['max_tie_share']:g} % and no labels: cannot judge"
-        rule = "a verdict needs labelled frames"
-    bound = f"|Δlogit| <= {tol['max_abs_logit']:g}, " if tol["max_abs_logit"] is not None else ""
-    return (f"{head}{body}; mean TV {p['mean_tv']:.2g}, max |Δlogit| {p['max_abs_logit']:.3g} -> "
-            f"{'pass' if p['passed'] else 'FAIL'} ({precision}: {rule}, {bound}TV <= {tol['max_mean_tv']:g})")
+        body = f"{ties} > {100 * tol['max_tie_share']:g} % and no labels: cannot judge"
+        rule = "labels needed"
+    bound = f", |Δlogit| <= {tol['max_abs_logit']:g}" if tol["max_abs_logit"] is not None else ""
+    verdict = p.get("verdict", "pass" if p["passed"] else "FAIL")
+    tail = "; check with amc eval-engine" if verdict == "inconclusive" else ""
+    return (f"parity vs PyTorch on {p['source']}: {body}; |Δlogit| {p['max_abs_logit']:.2g}, TV {p['mean_tv']:.2g} "
+            f"-> {verdict} ({precision}: {rule}{bound}, TV <= {tol['max_mean_tv']:g}){tail}")

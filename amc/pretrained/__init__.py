@@ -78,6 +78,21 @@ def card(name: str = DEFAULT) -> dict[str, Any]:
     return json.loads(_path(key, p.card, p.build).read_text())
 
 
+def packaged_card(path: str | Path) -> dict[str, Any] | None:
+    """The card of the packaged model at `path` (the file itself, wherever it was named from), else None."""
+    try:
+        target = Path(path).resolve()
+    except OSError:
+        return None
+    for key in PACKAGED:
+        try:
+            if model_path(key).resolve() == target:
+                return card(key)
+        except AmcError:
+            continue
+    return None
+
+
 def resolve_model(value: str | Path | None) -> Path:
     """What a user typed as a model: None -> the default model; an existing path -> itself; a packaged name
     -> its file. Anything else is one error naming both kinds of answer."""

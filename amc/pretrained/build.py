@@ -2,6 +2,7 @@
 
     OMP_WAIT_POLICY=PASSIVE python -m amc.pretrained.build --work runs/default   # the recipe (~1.5 h on 2 cores)
     python -m amc.pretrained.build --from-run runs/default/run         # re-export and re-card a finished run
+    python -m amc.pretrained.build --restamp train.h5                  # re-record the data identity (below)
 
 Writes `amc/pretrained/default.onnx`, `card.json` and `card.md`. The card's accuracy is measured on a
 fresh seed of the same synthetic settings (not on frames the model trained or was selected on), with
@@ -43,6 +44,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DATA: dict[str, Any] = dict(frames_per_class_snr=1000, seed=0)
 TRAIN: dict[str, Any] = dict(preset="a4", epochs=8, batch_size=256, lr=2e-3, seed=0)  # width: the preset's
 EVAL: dict[str, Any] = dict(frames_per_class_snr=200, seed=20261)  # a fresh seed of the same settings
+RECHECK = [f"amc data synth --out train.h5 --frames {DATA['frames_per_class_snr']} --seed {DATA['seed']}"
+           "   # the training file again",
+           "amc eval-engine default --data train.h5 --split test"]
 NOT_FOR = ("Trained and evaluated on amc's synthetic frames only (rml2016 class set, 128 samples, AWGN with "
            "Rician multipath, CFO and sample-rate offset): never on real recordings. Its accuracy on real "
            "signals, other sample rates or classes outside the 11 is unknown; measure it on your data.")
@@ -133,12 +137,7 @@ def make_card(run: Path, onnx_path: Path, result: dict[str, Any]) -> dict[str, A
                      "hours": sum(r["epoch_time_s"] for r in rows) / 3600},
         "evaluation": {"data": {**EVAL, "note": "SynthConfig defaults, a seed the model never saw"}, **result},
         "not_for": NOT_FOR,
-        "recheck": [
-            f"amc data synth --out train.h5 --frames {DATA['frames_per_class_snr']} --seed {DATA['seed']}"
-            "   # the training file, bit for bit",
-            "amc eval-engine $(python -c 'import amc.pretrained as p; print(p.default_model())') "
-            "--data train.h5 --split test",
-        ],
+        "recheck": RECHECK,
     }
 
 
@@ -167,9 +166,10 @@ def card_markdown(c: dict[str, Any]) -> str:
               "|---" * (len(e["per_snr"]) + 1) + "|",
               "| accuracy | " + " | ".join(f"{v:.2f}" for v in e["per_snr"].values()) + " |", "",
               f"**What it is not.** {c['not_for']}", "", "**Re-check.** The generator is seeded, so the training file "
-              "can be made again bit for bit; `amc eval-engine` then scores the packaged engine on its held-out test "
-              "split against the predictions training recorded for those frames (a paired test per SNR, exit 0 "
-              "pass):", "", "```bash", *c["recheck"], "```", ""]
+              "can be made again on any machine (the same frames; their last float32 bits may differ with the "
+              "CPU's vector unit, which amc's dataset identity allows for); `amc eval-engine` then scores the "
+              "packaged engine on its held-out test split against the predictions training recorded for those "
+              "frames (paired: exit 0 pass):", "", "```bash", *c["recheck"], "```", ""]
     return "\n".join(lines)
 
 
@@ -182,6 +182,29 @@ def package_paths(onnx_path: Path, run: Path) -> dict[str, Any]:
             meta[key] = os.path.relpath((onnx_path.parent / meta[key]).resolve(), run.resolve().parent)
     update_metadata(onnx_path, meta)
     return meta
+
+
+def restamp(data: Path, out_dir: Path = PACKAGE_DIR) -> dict[str, Any]:
+    """Re-record the packaged model's data identity from its training file made again (`card["recheck"][0]`):
+    the fingerprint and sample probe of today's definition (``H5Dataset.fingerprint`` / ``probe``); then the
+    card's sha256, size and re-check commands. Refuses a file
+    whose split is not the model's (other labels, SNRs or order)."""
+    from amc.data.split import split_from_identity
+
+    onnx_path = out_dir / MODEL_FILE
+    meta = read_metadata(onnx_path)
+    with open_dataset(data) as ds:
+        split_from_identity(ds.labels, ds.snr, {**meta["split"], "fingerprint": ""})  # same frames, same split
+        meta["split"] = {**meta["split"], "fingerprint": ds.fingerprint(), "probe": ds.probe()}
+    update_metadata(onnx_path, meta)
+    c = json.loads((out_dir / CARD_FILE).read_text())
+    c.update(sha256=hashlib.sha256(onnx_path.read_bytes()).hexdigest(), bytes=onnx_path.stat().st_size,
+             recheck=RECHECK)
+    with atomic_path(out_dir / CARD_FILE) as tmp:
+        tmp.write_text(json.dumps(c, indent=2) + "\n")
+    with atomic_path(out_dir / "card.md") as tmp:
+        tmp.write_text(card_markdown(c))
+    return c
 
 
 def build(run: Path, out_dir: Path = PACKAGE_DIR) -> dict[str, Any]:
@@ -204,8 +227,14 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path("runs/default"), help="data and run directory of the recipe")
     p.add_argument("--from-run", type=Path, help="a finished run to export and card (skips data and training)")
     p.add_argument("--out", type=Path, default=PACKAGE_DIR, help="where default.onnx and the card go")
+    p.add_argument("--restamp", type=Path, metavar="DATA", help="re-record the packaged model's data identity "
+                   "from its training file made again (card's re-check command), then stop")
     p.add_argument("--threads", type=int, default=0, help="training threads (0 = one per core)")
     args = p.parse_args()
+    if args.restamp:
+        c = restamp(args.restamp, args.out)
+        print(f"restamped {args.out / MODEL_FILE} (sha256 {c['sha256'][:16]}) from {args.restamp}")
+        return
     run = args.from_run or train_run(args.work, args.threads)
     c = build(run, args.out)
     e = c["evaluation"]

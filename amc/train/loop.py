@@ -239,7 +239,7 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
            say: Callable[[str], None], started: Callable[[], None]) -> dict[str, Any]:
     model_cfg = replace(model_cfg, num_classes=len(ds.classes), frame_length=ds.frame_length).validate()
     split = stratified_split(ds.labels, ds.snr, cfg.val_fraction, cfg.test_fraction, cfg.split_seed,
-                             fingerprint=ds.fingerprint())
+                             fingerprint=ds.fingerprint(), probe=ds.probe())
     if len(split.val) == 0 or len(split.train) == 0:
         raise DataError(f"{ds.path}: too few frames for a train/validation split ({len(ds)} frames); every "
                         "(class, SNR) group needs at least 3 frames: synthesize or import more data")

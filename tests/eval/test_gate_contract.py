@@ -96,7 +96,7 @@ def test_bad_input_is_exit_2_with_one_line(case, args, words, bad, onnx_fp32):
 def test_forced_run_of_the_same_classes_is_the_reference_and_says_so(bad, onnx_fp32, tmp_path):
     r = runner.invoke(app, ["eval-engine", str(onnx_fp32), "--run", str(bad["same_classes"]), "--force",
                             "--no-progress", "--out", str(tmp_path)])
-    assert r.exit_code in (0, 1), r.output  # a verdict, whatever it is: an untrained model is the reference
+    assert r.exit_code in (0, 1, 4), r.output  # a verdict, whatever it is: an untrained model is the reference
     rep = json.loads((tmp_path / "report.json").read_text())
     assert rep["reference"]["kind"] == "pytorch"
     assert rep["reference"]["checkpoint"] == str(bad["same_classes"] / "best.pt")
@@ -106,7 +106,7 @@ def test_forced_run_of_the_same_classes_is_the_reference_and_says_so(bad, onnx_f
 
 def test_the_engine_own_run_is_accepted(run, onnx_fp32):
     r = runner.invoke(app, ["eval-engine", str(onnx_fp32), "--run", str(run / "run"), "--split", "all",
-                            "--no-progress"])
+                            "--no-progress", "--inconclusive-ok"])
     assert r.exit_code == 0, r.output
     assert f"reference: the source PyTorch model {run / 'run' / 'best.pt'}" in " ".join(r.stdout.split())
 
@@ -129,7 +129,8 @@ def test_a_reader_that_stops_early_does_not_turn_a_pass_into_exit_1(onnx_fp32, t
     answers a broken pipe with exit 1, the drift code); the verdict still sets the exit code."""
     read, write = os.pipe()
     with open(tmp_path / "err", "wb") as err:
-        p = subprocess.Popen([sys.executable, "-m", "amc", "eval-engine", str(onnx_fp32), "--no-progress"],
+        p = subprocess.Popen([sys.executable, "-m", "amc", "eval-engine", str(onnx_fp32), "--no-progress",
+                              "--split", "val", "--tolerance-pp", "8"],
                              stdout=write, stderr=err, env={**os.environ, "OMP_NUM_THREADS": "1"})
     os.close(write)
     os.close(read)  # the reader is gone before amc prints anything
