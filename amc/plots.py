@@ -106,7 +106,8 @@ def plot_confusion(path: str | Path, panels: dict[str, np.ndarray] | np.ndarray,
 
 REFERENCE_LABELS = {"training": "training run's {split} predictions (paired)",
                     "pytorch": "source PyTorch model, same frames (paired)",
-                    "training-counts": "training run's {split} counts (unpaired)"}
+                    "training-counts": "training run's {split} counts (unpaired)",
+                    "card": "the packaged model's card, per-SNR counts (unpaired)"}
 
 
 def plot_engine_drift(path: str | Path, report: dict, bands: dict) -> Path:

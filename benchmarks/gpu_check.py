@@ -318,13 +318,13 @@ def export_step(c: Check) -> dict[str, Any]:
         row["eval_exit"] = rc
         if (report / "report.json").is_file():
             r = json.loads((report / "report.json").read_text())
-            row.update({k: r.get(k) for k in ("engine_acc", "reference_acc", "delta_pp", "passed",
-                                              "torch_max_abs_dlogit", "backend")})
+            row.update({k: r.get(k) for k in ("engine_acc", "reference_acc", "delta_pp", "passed", "verdict",
+                                              "summary", "torch_max_abs_dlogit", "backend")})
             # agreement: share of frames where the engine gets the PyTorch reference's class (same frames)
             row["torch_agreement"] = r.get("agreement")
             row["reference"] = (r.get("reference") or {}).get("kind")
-        row["status"] = {0: "ok", 1: "drift"}.get(rc, "eval failed")
-        if rc not in (0, 1):
+        row["status"] = {0: "ok", 1: "drift", 4: "inconclusive"}.get(rc, "eval failed")
+        if rc not in (0, 1, 4):
             row["reason"] = (text.strip().splitlines() or [""])[-1][:300]
         if rc != 0:
             failed.append(f"{fmt} {precision} ({row['status']})")

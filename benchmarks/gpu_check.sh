@@ -19,7 +19,7 @@
 #                                    tensorrt-rtx fp32/fp16/int8 (built for this GPU when it is
 #                                    a TensorRT-RTX target, else built and not run); each
 #                                    verified at export and scored by
-#                                    eval-engine against the run (exit 0 pass, 1 drift)          ~150 s
+#                                    eval-engine against the run (exit 0 pass, 1 drift, 4 inconclusive) ~150 s
 #   6. bench                         batch 1..8192: torch-compiled fp32 (vs torch eager on the
 #                                    GPU) and bf16, ONNX Runtime on the CPU, TensorRT fp16/int8
 #                                    when built: p50 / p99 ms, frames/s, IQ MS/s = frames/s x L / 1e6 ~90 s

@@ -137,6 +137,24 @@ def check_against_amc(rng: np.random.Generator, draws: int = 12) -> int:
     return draws
 
 
+def markdown(out: dict) -> str:
+    """The README table: per precision, frames and placement, DRIFT % / PASS % at each true drift."""
+    head = "| precision | frames | loss in | " + " | ".join(f"{m:g}x tol" for m in MULTIPLES) + " |"
+    lines = [head, "|---" * (3 + len(MULTIPLES)) + "|"]
+    keys = sorted({(r["precision"], r["frames_from"], r["frames"], r["where"]) for r in out["rows"]},
+                  key=lambda k: (list(PRECISIONS).index(k[0]), k[1] != "val", k[3] != "all"))
+    for prec, src, frames, where in keys:
+        cells = []
+        for m in MULTIPLES:
+            r = next(x for x in out["rows"] if (x["precision"], x["frames_from"], x["where"]) == (prec, src, where)
+                     and abs(x["overall_drift_pp"] - m * x["tolerance_pp"]) < 1e-9)
+            cells.append(f"{100 * r['drift']:.0f} / {100 * r['pass']:.0f}")
+        tol = PRECISIONS[prec][0]
+        lines.append(f"| {prec} (±{tol:g} pp) | {src} {frames:,} | {'all SNRs' if where == 'all' else where + ' band'} "
+                     f"| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--draws", type=int, default=300)
@@ -164,6 +182,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {args.out} ({out['seconds']} s)")
+    print(markdown(out))
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ def test_help_lists_choices_and_defaults_for_every_command():
                     "torch-compiled>") in text
             assert "--precision <fp32|fp16|bf16|int8|int8-dynamic>" in text and "[default: fp32]" in text
         if cmd == ["eval-engine"]:
-            assert "--split <val|test|all>" in text and "--provider <auto|cpu|cuda|tensorrt>" in text
+            assert "--split <auto|val|test|all>" in text and "--provider <auto|cpu|cuda|tensorrt>" in text
 
 
 def test_a_reader_that_goes_away_gives_141_not_the_drift_code(rml2018_like):

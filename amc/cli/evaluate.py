@@ -61,9 +61,13 @@ def eval_engine_cmd(
     run: Annotated[Path | None, typer.Option(help="The run directory (or checkpoint) the engine was exported from; "
                                                   "its hash must match the engine's. [default: the checkpoint the "
                                                   "engine's metadata names]")] = None,
-    split: Annotated[one_of(["val", "test", "all"]),  # type: ignore[valid-type]
-                     typer.Option(help="Frames to score: the run's validation or test split, or all of --data.")
-                     ] = "val",
+    split: Annotated[one_of(["auto", "val", "test", "all"]),  # type: ignore[valid-type]
+                     typer.Option(help="Frames to score: auto (the validation split, then the test split, then "
+                                       "fresh frames of the dataset's generator, until the tolerance is "
+                                       "resolved), the run's validation or test split, or all of --data.")
+                     ] = "auto",
+    max_frames: Annotated[int | None, typer.Option(help="Frames scored at most. [default: 200000 for auto, "
+                                                        "the whole split otherwise]", min=1)] = None,
     provider: Annotated[one_of(PROVIDERS), typer.Option(help="Execution provider.")] = "auto",  # type: ignore[valid-type]
     tolerance_pp: Annotated[float | None, typer.Option(help="Allowed accuracy drift in percentage points. "
                                                             "[default: fp32 0.1, fp16 0.5, int8 1.0]", min=0)] = None,
@@ -94,7 +98,8 @@ def eval_engine_cmd(
                                      run=str(run) if run else None, split=split, provider=provider,
                                      tolerance_pp=tolerance_pp,
                                      report_dir=str(report_dir) if report_dir else None, overwrite=overwrite,
-                                     force=force, batch_size=batch_size, progress=progress, card=card))
+                                     force=force, batch_size=batch_size, progress=progress, card=card,
+                                     max_frames=max_frames))
     with stdout_may_close():
         if json_out:
             write_json(json_out, r)

@@ -216,7 +216,13 @@ def evaluate_engine(cfg: EvalSettings) -> dict[str, Any]:
             if not len(index) or (left is not None and left <= 0):
                 continue
             index = index[:left]
-            ref = refs.choose(engine, part, split_sha, len(index), cfg.run, cfg.force, cfg.card)
+            try:
+                ref = refs.choose(engine, part, split_sha, len(index), cfg.run, cfg.force, cfg.card)
+            except DataError as e:
+                if first is None:
+                    raise
+                notes.append(f"the {part} split was not added: {str(e).split(': ', 1)[-1]}")
+                break
             if first is not None and ref.paired != first.paired:
                 notes.append(f"the {part} split was not added: its reference is "
                              f"{'paired' if ref.paired else 'unpaired'}, the {tally.parts[0]['part']} split's not")

@@ -68,7 +68,7 @@ ROWS = [
     ("engine file is garbage", ["@garbage.onnx"], ["not a readable ONNX file"]),
     ("engine file missing", ["@missing.onnx"], ["no such file or directory"]),
     ("report exists", ["--out", "{report}"], ["exists", "--overwrite"]),
-    ("unknown split", ["--split", "vall"], ["'vall' is not one of 'val', 'test', 'all'"]),
+    ("unknown split", ["--split", "vall"], ["'vall' is not one of 'auto', 'val', 'test', 'all'"]),
     ("negative tolerance", ["--tolerance-pp", "-1"], ["--tolerance-pp", "greater than or equal to 0"]),
 ]
 
