@@ -235,7 +235,6 @@ def _two_sided(t: float) -> float:
 def _newcombe_p(k1: int, n1: int, k2: int, n2: int, shift: float = 0.0) -> float:
     """The two-sided p at which Newcombe's interval just touches `shift` (the interval inverted): the test of
     Δ = shift (0: equality; ±tolerance: the edge of the tolerance)."""
-    from scipy.optimize import brentq
     from scipy.stats import norm
 
     d = k1 / n1 - k2 / n2 - shift
@@ -249,7 +248,14 @@ def _newcombe_p(k1: int, n1: int, k2: int, n2: int, shift: float = 0.0) -> float
     zmax = 30.0
     if (bound(zmax) > 0) == (d > 0):
         return float(2 * norm.sf(zmax))
-    return float(2 * norm.sf(brentq(bound, 1e-9, zmax, xtol=1e-10)))
+    lo, hi = 1e-9, zmax  # bound(z) - 0 changes sign between: bisect (monotone in z)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if (bound(mid) > 0) == (d > 0):
+            lo = mid
+        else:
+            hi = mid
+    return float(2 * norm.sf((lo + hi) / 2))
 
 
 def unpaired_counts(ref_correct: int, n_ref: int, eng_correct: int, n: int, tol_pp: float,

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import h5py
 
 LABEL_CHUNK = 65536  # rows of Y decoded at a time
-PROBE_FRAMES = 8  # frames whose power `H5Dataset.probe` records
+PROBE_FRAMES = 8  # frames `H5Dataset.probe` summarises
 
 
 @dataclass
@@ -212,12 +212,13 @@ class H5Dataset:
         return np.unique(np.linspace(0, len(self) - 1, min(n, len(self))).astype(np.int64))
 
     def probe(self) -> list[float]:
-        """Mean power of 8 frames spread through the file (6 significant digits): a check of the samples
-        that holds across machines (``amc.data.split.probe_matches``), where their bytes do not."""
+        """Mean |value| of the first 32 stored values of 8 frames spread through the file (6 significant
+        digits): a check of the samples that holds across machines (``amc.data.split.probe_matches``), where
+        their bytes do not. (Not the frames' power: amc's frames are normalised to unit power.)"""
         if not len(self):
             return []
         x = read_rows(self._file, "X", self._probe_rows(PROBE_FRAMES), self.path).astype(np.float64)
-        return [float(f"{v:.6g}") for v in (x ** 2).reshape(len(x), -1).mean(1)]
+        return [float(f"{v:.6g}") for v in np.abs(x.reshape(len(x), -1)[:, :32]).mean(1)]
 
     # -- reading ------------------------------------------------------------------------------
     def read(self, index: np.ndarray | list[int], with_clean: bool = True) -> Batch:

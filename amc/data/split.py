@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PROBE_RTOL = 1e-3  # relative difference of a probe power that means other samples
+PROBE_RTOL = 1e-3  # relative difference of a probe value that means other samples
 
 
 @dataclass
@@ -63,9 +63,9 @@ def stratified_split(labels: np.ndarray, snr: np.ndarray, val_fraction: float = 
 
 
 def probe_matches(recorded: list[float], probe: list[float]) -> bool:
-    """Whether a recorded ``H5Dataset.probe`` matches the file's: the same frames give powers equal to far
+    """Whether a recorded ``H5Dataset.probe`` matches the file's: the same frames give values equal to far
     better than PROBE_RTOL on any machine; other samples (another generator, another file) miss it by
-    percents (one frame's power varies by ~10 % between draws)."""
+    percents (the mean |value| of 32 noisy samples varies by ~10 % between draws)."""
     return len(recorded) == len(probe) and all(abs(a - b) <= PROBE_RTOL * max(abs(a), abs(b), 1e-12)
                                                for a, b in zip(recorded, probe, strict=True))
 

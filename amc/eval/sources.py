@@ -20,6 +20,7 @@ import numpy as np
 
 from amc.config import SynthConfig, from_dict, to_dict
 from amc.data.io import H5Dataset
+from amc.data.synth import iter_synthesize
 
 FRESH_SEED = 1_000_003  # fresh frames use seed FRESH_SEED + round (+ the file's seed): no split saw them
 MARGIN = 1.3  # frames added beyond the estimate (the estimate is at the rates seen: about an even chance)
@@ -59,8 +60,6 @@ def fresh_plan(cfg: SynthConfig, frames: int, round_: int) -> SynthConfig:
 
 def fresh_batches(cfg: SynthConfig, chunk: int) -> Iterator[Batch]:
     """cfg's frames, chunk by chunk (labels in cfg's class order: the dataset's, checked above)."""
-    from amc.data.synth import iter_synthesize
-
     for part in iter_synthesize(cfg, chunk=chunk):
         yield Batch(part.x, part.labels, part.snr)
 

@@ -28,6 +28,7 @@ from amc import jsonio
 from amc.config import DEFAULT_BANDS, SynthConfig, preset, to_dict
 from amc.data.build import synth_to_file
 from amc.data.io import open_dataset
+from amc.data.split import split_from_identity
 from amc.data.synth import iter_synthesize
 from amc.export import export
 from amc.export.metadata import PATH_KEYS
@@ -189,8 +190,6 @@ def restamp(data: Path, out_dir: Path = PACKAGE_DIR) -> dict[str, Any]:
     the fingerprint and sample probe of today's definition (``H5Dataset.fingerprint`` / ``probe``); then the
     card's sha256, size and re-check commands. Refuses a file
     whose split is not the model's (other labels, SNRs or order)."""
-    from amc.data.split import split_from_identity
-
     onnx_path = out_dir / MODEL_FILE
     meta = read_metadata(onnx_path)
     with open_dataset(data) as ds:
