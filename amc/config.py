@@ -27,7 +27,12 @@ RML2018_CLASSES = [
     "64APSK", "128APSK", "16QAM", "32QAM", "64QAM", "128QAM", "256QAM", "AM-SSB-WC", "AM-SSB-SC",
     "AM-DSB-WC", "AM-DSB-SC", "FM", "GMSK", "OQPSK",
 ]
-CLASS_SETS = {"rml2016": (RML2016_CLASSES, 128), "rml2018": (RML2018_CLASSES, 1024)}
+# Short-range devices through a cheap receiver at 125 kHz (amc.data.receiver; amc classify --model sdr).
+SDR_CLASSES = [
+    "OOK", "2ASK", "4ASK", "2FSK", "GFSK", "GMSK", "BPSK", "QPSK", "8PSK", "OQPSK", "QAM16", "QAM64",
+    "AM-DSB", "AM-SSB", "NFM", "WBFM",
+]
+CLASS_SETS = {"rml2016": (RML2016_CLASSES, 128), "rml2018": (RML2018_CLASSES, 1024), "sdr": (SDR_CLASSES, 512)}
 
 # The ablation notes' SNR bands (dB, inclusive); high has no upper bound.
 DEFAULT_BANDS: dict[str, tuple[float, float]] = {
@@ -119,7 +124,8 @@ RANGE_BOUNDS: dict[str, tuple[float, float]] = {
 class SynthConfig:
     """Settings of the synthetic RadioML-style generator (stored with the dataset)."""
 
-    class_set: str = setting("rml2016", "rml2016 (11 classes, L=128) or rml2018 (24 classes, L=1024)",
+    class_set: str = setting("rml2016", "rml2016 (11 classes, L=128), rml2018 (24 classes, L=1024) or sdr "
+                                        "(16 short-range-device classes, L=512, 125 kHz)",
                              choices=tuple(CLASS_SETS))
     classes: list[str] | None = setting(None, "subset of the class set, comma-separated, in this order",
                                         shown="all")

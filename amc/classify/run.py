@@ -210,14 +210,16 @@ def classify(s: ClassifySettings, stdin: BinaryIO | None = None, stdout: IO[str]
             n_samples = stats.samples_done
         else:
             n_samples = rec.n_samples if rec.n_samples is not None else stats.samples_read
+        warnings = [*rec.warnings, *[w for w in [rec.trailing_warning()] if w]]
         notes = [] if not interrupted else [f"{interrupted}: the outputs cover the first {n_samples:,} samples "
                                             f"({n_samples / rec.sample_rate:.3f} s), all classified windows"]
         if match.up > match.down:
             notes.append(f"the recording ({rec.sample_rate:g} Hz) is slower than the model's rate "
                          f"({match.model_rate:g} Hz): the model sees an upsampled, partly empty band")
         if stats.tail_samples:
-            notes.append(f"the last {stats.tail_samples} model-rate samples did not fill a window: classified by "
-                         "one window ending at the last sample (overlapping the one before, marked tail)")
+            notes.append(f"the last {stats.tail_samples} model-rate samples lie past the samples the regular windows "
+                         "own: classified by one window ending at the last sample (overlapping the one before, "
+                         "marked tail)")
         if s.min_snr is not None and not noise_head:
             notes.append("the model has no noise-fraction head: no SNR estimate, --min-snr not applied")
         written: dict[str, str] = {}
@@ -236,8 +238,10 @@ def classify(s: ClassifySettings, stdin: BinaryIO | None = None, stdout: IO[str]
             written["plot"] = s.plot
         if s.rows:
             written["rows"] = s.rows
-    return _summary(rec, engine, match, channel, stats, wall, n_samples, segments, written, notes,
-                    model_info, noise_head, s, interrupted)
+    result = _summary(rec, engine, match, channel, stats, wall, n_samples, segments, written, notes,
+                      model_info, noise_head, s, interrupted)
+    result["warnings"] = warnings
+    return result
 
 
 def _open_rows(stack: contextlib.ExitStack, s: ClassifySettings, classes: list[str], names: list[str], rate: float,

@@ -1,7 +1,8 @@
 """Per-window labels and their merge into segments: runs of consecutive windows of one label.
 
-A window is labelled ``noise`` when the model's SNR estimate is below ``min_snr`` (only for models with
-a noise-fraction head), ``unknown`` when its top probability is below ``min_prob``, else its top class.
+A window is labelled ``noise`` when its power is below the runtime's floor (``SILENCE_DB``, digital
+silence) or the model's SNR estimate is below ``min_snr`` (only for models with a noise-fraction
+head), ``unknown`` when its top probability is below ``min_prob``, else its top class.
 Closed segments are kept as typed columns (``array``: 48 bytes a segment), so even a recording that
 flips label at every window stays small next to its row output. ``absorb_short`` then merges runs
 shorter than ``min_windows`` into a neighbour (the longer one; both, when they share a label): a
@@ -54,6 +55,8 @@ class Labeller:
         label[prob < self.min_prob] = len(self.classes) + 1
         if self.min_snr is not None:
             label[wb.snr_db < self.min_snr] = len(self.classes)
+        if wb.silent is not None:
+            label[wb.silent] = len(self.classes)  # below the runtime's power floor: no signal, whatever the model says
         return label, prob
 
 

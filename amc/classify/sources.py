@@ -13,6 +13,7 @@ same bound.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -101,7 +102,18 @@ class Recording:
     offset_bytes: int = 0  # header bytes before the first sample (SigMF non-conforming datasets)
     metadata: dict[str, Any] = field(default_factory=dict)  # the SigMF metadata as read
     stream: BinaryIO | None = None
-    trailing_bytes: int = 0  # bytes at the end of a stream that did not make a whole sample
+    trailing_bytes: int = 0  # bytes at the end of a stream that did not make a whole sample (dropped)
+    samples_read: int = 0  # whole samples a stream delivered (set when it ends)
+    warnings: list[str] = field(default_factory=list)  # found on opening (a SigMF core:sha512 mismatch)
+
+    def trailing_warning(self) -> str | None:
+        """The warning for a stream that ended mid-sample (its whole samples were classified), or None."""
+        if not self.trailing_bytes:
+            return None
+        return (f"{self.name}: the stream ended mid-sample: {self.trailing_bytes} trailing byte(s) after sample "
+                f"{self.samples_read} do not make a whole {self.fmt.datatype} sample ({self.fmt.sample_size} bytes) "
+                "and were dropped; the results cover every whole sample; was the writer cut off, or is --format "
+                "wrong?")
 
     @property
     def duration_s(self) -> float | None:
@@ -145,13 +157,9 @@ class Recording:
         samples = 0
         while True:
             got = read(view[carry:]) or 0
-            if not got:  # end of stream
-                if carry:
-                    self.trailing_bytes = carry
-                    raise SourceError(
-                        f"{self.name}: the stream ended mid-sample: {carry} trailing byte(s) after sample {samples} "
-                        f"do not make a whole {self.fmt.datatype} sample ({ss} bytes); was the writer cut off, or is "
-                        "--format wrong? nothing was written")
+            if not got:  # end of stream; a partial last sample is dropped and named (trailing_warning)
+                self.trailing_bytes = carry
+                self.samples_read = samples
                 return
             n = carry + got
             whole = n // ss * ss
@@ -295,6 +303,23 @@ def _open_sigmf(meta_path: Path, fmt: str | None, sample_rate: float | None,
     freq = center_freq
     if freq is None and captures and "core:frequency" in captures[0]:
         freq = float(captures[0]["core:frequency"])
-    return Recording(name=str(meta_path), kind="sigmf", fmt=sfmt, sample_rate=float(rate), center_freq=freq,
-                     n_samples=_count(Path(data_path), nbytes, sfmt, header), data_path=Path(data_path),
-                     meta_path=meta_path, offset_bytes=header, metadata=metadata)
+    rec = Recording(name=str(meta_path), kind="sigmf", fmt=sfmt, sample_rate=float(rate), center_freq=freq,
+                    n_samples=_count(Path(data_path), nbytes, sfmt, header), data_path=Path(data_path),
+                    meta_path=meta_path, offset_bytes=header, metadata=metadata)
+    want = glob.get("core:sha512")
+    if isinstance(want, str) and want:
+        got = sha512_file(Path(data_path))
+        if got.lower() != want.strip().lower():
+            rec.warnings.append(f"{Path(data_path).name}: its SHA-512 ({got[:16]}...) differs from the metadata's "
+                                f"core:sha512 ({want.strip()[:16]}...): the dataset changed or is not the one the "
+                                "metadata describes; classified as it is")
+    return rec
+
+
+def sha512_file(path: Path) -> str:
+    """SHA-512 of a whole file (SigMF's core:sha512 covers the dataset file), read by chunk."""
+    h = hashlib.sha512()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -4,8 +4,11 @@
 and the engine's raw outputs) per engine call. A reader thread reads, checks, mixes, resamples and
 frames the samples and hands ready batches over a bounded queue, so inference overlaps I/O and DSP
 while memory stays bounded (``queue_depth`` batches in flight). Windows start every ``hop`` samples at
-the model's rate; when the recording ends inside a window, one last window ending at the last sample
-(overlapping its predecessor) classifies the rest, flagged ``tail``, so no sample goes unclassified.
+the model's rate. A window speaks for (owns) the ``min(hop, L)`` samples around its centre, where it
+sees the most context: with overlapping windows a label boundary lands where the signal changes, not up
+to L - hop samples late. The first window also owns the samples before its centre; the samples after
+the last regular window's centre are owned by one last window ending at the last sample (flagged
+``tail``, overlapping its predecessor), so no sample goes unclassified whatever the hop.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class WindowBatch:
     eta: np.ndarray  # (n,) float32 noise fraction N / (S + N) (zeros without a noise head)
     snr_db: np.ndarray  # (n,) float32 estimated SNR in the model's band (zeros without a noise head)
     tail: np.ndarray  # (n,) bool: the last window, aligned to the end of the recording
+    silent: np.ndarray | None = None  # (n,) bool: below the runtime's power floor (amc.runtime.base.SILENCE_DB)
 
     def __len__(self) -> int:
         return len(self.start)
@@ -92,10 +96,15 @@ class Framer:
             self.buf = self.buf[keep:]
             self.base += keep
 
+    def owned_end(self) -> int:
+        """End (exclusive, model rate) of the samples the regular windows so far own (centre ownership)."""
+        if not self.next:
+            return 0
+        return self.next - self.hop + (self.length + min(self.hop, self.length)) // 2
+
     def tail(self) -> tuple[np.ndarray, int] | None:
-        """(frame (1, 2, L), start) of a window ending at the last sample, when samples are left over."""
-        covered = self.next - self.hop + self.length if self.next else 0
-        if self.total < self.length or self.total <= covered:
+        """(frame (1, 2, L), start) of a window ending at the last sample, when samples no window owns are left."""
+        if self.total < self.length or self.total <= self.owned_end():
             return None
         start = self.total - self.length
         return self._frames(np.array([start], np.int64)), start
@@ -137,7 +146,7 @@ def _reader(rec: Recording, channel: Channeliser, framer: Framer, q: queue.Queue
         for starts, frames in framer.push(channel.flush(), final=True):
             if not _put(q, ("batch", starts, frames), stop):
                 return
-        _put(q, ("tail", framer.tail(), framer.next, framer.total), stop)
+        _put(q, ("tail", framer.tail(), framer.owned_end(), framer.total), stop)
     except BaseException as e:  # noqa: BLE001 - handed to the consuming thread, which raises it
         _put(q, e, stop)
 
@@ -158,6 +167,7 @@ def iter_windows(rec: Recording, engine: Any, channel: Channeliser, hop: int | N
     stats = stats if stats is not None else PipelineStats()
     match = channel.match
     own = min(hop, length)
+    lead = (length - own) // 2  # a window owns [start + lead, start + lead + own): the own samples at its centre
     framer = Framer(length, hop, batch)
     q: queue.Queue = queue.Queue(maxsize=queue_depth)
     stop = threading.Event()
@@ -172,7 +182,7 @@ def iter_windows(rec: Recording, engine: Any, channel: Channeliser, hop: int | N
             if isinstance(item, BaseException):
                 raise item
             if item[0] == "tail":
-                _, tail, next_start, total = item
+                _, tail, owned, total = item
                 stats.model_samples = total
                 if stats.windows == 0 and tail is None:
                     raise SourceError(f"{rec.name}: {total} samples at the model's rate "
@@ -181,10 +191,9 @@ def iter_windows(rec: Recording, engine: Any, channel: Channeliser, hop: int | N
                 end = rec.n_samples if rec.n_samples is not None else stats.samples_read
                 if tail is not None:
                     frame, start = tail
-                    covered = next_start - hop + own if next_start else 0
-                    stats.tail_samples = total - covered
+                    stats.tail_samples = total - owned
                     out = engine.run(frame)
-                    yield _batch(np.array([start]), np.array([covered]), None, out, match, end, tail=True)
+                    yield _batch(np.array([start]), np.array([owned]), None, out, match, end, tail=True)
                     stats.windows += 1
                 stats.samples_done = end
                 return
@@ -192,7 +201,8 @@ def iter_windows(rec: Recording, engine: Any, channel: Channeliser, hop: int | N
             t0 = time.perf_counter()
             out = engine.run(frames)
             stats.infer_s += time.perf_counter() - t0
-            wb = _batch(starts, starts, starts + own, out, match, rec.n_samples, tail=False)
+            own_start = np.where(starts == 0, 0, starts + lead)  # the first window owns the samples before it too
+            wb = _batch(starts, own_start, starts + lead + own, out, match, rec.n_samples, tail=False)
             stats.windows += len(starts)
             stats.batches += 1
             stats.samples_done = int(wb.own_end[-1])
@@ -217,4 +227,4 @@ def _batch(starts: np.ndarray, own_start: np.ndarray, own_end: np.ndarray | None
     return WindowBatch(start=s_in, own_start=o_start, own_end=o_end, probs=out["probs"],
                        eta=out.get("eta", np.zeros(len(starts), np.float32)),
                        snr_db=out.get("snr_db", np.zeros(len(starts), np.float32)),
-                       tail=np.full(len(starts), tail))
+                       tail=np.full(len(starts), tail), silent=out.get("silent"))

@@ -117,6 +117,8 @@ def print_summary(r: dict[str, Any], out: Console) -> None:
         out.print(f"wrote {kind}: {path}", highlight=False, soft_wrap=True)
     for note in r["notes"]:
         say_wrapped(f"note: {note}", indent="      ", to=out)
+    for warning in r.get("warnings", []):
+        say_wrapped(f"warning: {warning}", indent="         ", to=err_console)
 
 
 def _by_share(r: dict[str, Any]) -> list[tuple[str, float, int]]:

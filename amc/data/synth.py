@@ -153,6 +153,13 @@ def to_iq(x: np.ndarray, scale: np.ndarray, out: np.ndarray | None = None) -> np
 def frames(name: str, snr: np.ndarray, cfg: SynthConfig, rng: np.random.Generator,
            out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(x, clean) float32 (n, 2, L) for n frames of one class at the given SNRs (dB), into out if given."""
+    if cfg.class_set == "sdr":  # short-range devices through a cheap receiver: its own transmitters and channel
+        from amc.data.receiver import sdr_frames
+
+        xs, cs = sdr_frames(name, snr, cfg, rng)
+        x_out, clean_out = out or (None, None)
+        one = np.ones(len(snr))
+        return to_iq(xs, one, x_out), to_iq(cs, one, clean_out)
     n, length = len(snr), cfg.length
     ntap = cfg.fading_taps if cfg.fading != "none" else 1
     need = length + ntap - 1

@@ -23,6 +23,12 @@ from amc.runtime.formats import artifact_kind, known_suffixes
 from amc.runtime.validate import validate_iq
 
 DEFAULT_MAX_BATCH = 256
+# Frames whose mean power |I|^2 + |Q|^2 is below this (-120 dB re full scale 1.0, an rms of 1e-6: below
+# one step of any ADC up to 19 bits, so only digital silence or a dead input) hold no signal to classify:
+# run() marks them ``silent``, with eta 1 and the lowest SNR estimate, and classify / serve call them noise
+# whatever the model says (the model normalises power, so silence would otherwise look like a carrier).
+SILENCE_DB = -120.0
+SILENCE_POWER = 10 ** (SILENCE_DB / 10)
 PROVIDERS = ["auto", "cpu", "cuda", "tensorrt"]
 _INSTALL_HINT = {"torch": "install amc[train] or export the run to ONNX (`amc export RUN`)",
                  "torch-compiled": "install amc[train]", "tensorrt": "install amc[trt] (see the README)"}
@@ -87,12 +93,21 @@ class Engine:
         raise NotImplementedError
 
     def run(self, iq: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw outputs for (B, 2, L) float32 frames, split into chunks of at most max_batch."""
+        """Raw outputs for (B, 2, L) float32 frames, split into chunks of at most max_batch, plus
+        ``silent`` (B,) bool: frames below SILENCE_DB (their eta is 1, their SNR the lowest estimate)."""
         x = np.ascontiguousarray(iq, dtype=np.float32)
         if len(x) <= self.max_batch:
-            return self._forward(x)
-        parts = [self._forward(x[i:i + self.max_batch]) for i in range(0, len(x), self.max_batch)]
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            out = self._forward(x)
+        else:
+            parts = [self._forward(x[i:i + self.max_batch]) for i in range(0, len(x), self.max_batch)]
+            out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return mark_silent(out, x, self.snr_floor)
+
+    @property
+    def snr_floor(self) -> float:
+        """The lowest SNR estimate the model gives (its clamp), reported for silent frames."""
+        lo = ((self.metadata.get("model_config") or {}).get("snr_range_db") or (-30.0, 40.0))[0]
+        return float(lo)
 
     def predict(self, iq: Any) -> Prediction:
         """Validate, run, label."""
@@ -109,6 +124,23 @@ class Engine:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.path}, {self.precision}, {len(self.classes)} classes, "
                 f"L={self.frame_length}, max_batch={self.max_batch})")
+
+
+def frame_power(x: np.ndarray) -> np.ndarray:
+    """Mean |I|^2 + |Q|^2 of each (2, L) frame, accumulated in float64."""
+    v = x.reshape(len(x), -1)
+    return np.einsum("ij,ij->i", v, v, dtype=np.float64) / x.shape[-1]
+
+
+def mark_silent(out: dict[str, np.ndarray], x: np.ndarray, snr_floor: float) -> dict[str, np.ndarray]:
+    """Add ``silent`` to the outputs; silent frames get eta 1 and the lowest SNR estimate."""
+    silent = frame_power(x) < SILENCE_POWER
+    out["silent"] = silent
+    if silent.any():
+        for k, v in (("eta", 1.0), ("snr_db", snr_floor)):
+            if k in out:
+                out[k] = np.where(silent, np.float32(v), out[k]).astype(np.float32)
+    return out
 
 
 def float_outputs(out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

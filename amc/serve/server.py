@@ -180,7 +180,9 @@ def answer(out: dict[str, np.ndarray], classes: list[str], top_k: int) -> list[d
                                                  "(extreme sample values?)")
     index = out["logits"].argmax(axis=-1)  # as Engine.predict
     order = np.argsort(-probs, axis=-1, kind="stable")[:, :top_k]
-    return [{"label": classes[int(index[i])], "index": int(index[i]),
+    silent = out.get("silent", np.zeros(len(probs), bool))  # below the runtime's power floor: no signal
+    return [{"label": "noise" if silent[i] else classes[int(index[i])], "index": -1 if silent[i] else int(index[i]),
+             "silent": bool(silent[i]),
              "top_k": [{"label": classes[int(j)], "prob": float(probs[i, j])} for j in order[i]],
              "eta": float(out["eta"][i]), "snr_db": float(out["snr_db"][i])} for i in range(len(probs))]
 

@@ -53,13 +53,51 @@ def test_engine_gets_exactly_the_windows(hop):
         np.testing.assert_array_equal(f[0], z.real[s:s + 16])
         np.testing.assert_array_equal(f[1], z.imag[s:s + 16])
     tail = np.concatenate([b.tail for b in batches])
-    covered = (regular - 1) * hop + min(hop, 16)
-    if covered < 1000:  # the rest is classified by one window ending at the last sample
+    own = min(hop, 16)
+    owned = (regular - 1) * hop + (16 + own) // 2  # the last regular window owns up to its centre + own / 2
+    if owned < 1000:  # the rest is classified by one window ending at the last sample
         assert tail[-1] and starts[-1] == 1000 - 16 and tail.sum() == 1
-        assert batches[-1].own_start[-1] == covered and batches[-1].own_end[-1] == 1000
+        assert batches[-1].own_start[-1] == owned and batches[-1].own_end[-1] == 1000
     else:
         assert not tail.any()
     assert all(len(f) <= 7 for f in eng.seen)
+
+
+@pytest.mark.parametrize("hop", [4, 5, 16])
+def test_owned_samples_tile_the_recording(hop):
+    """Every sample is owned by exactly one window, whatever the hop (22.6: with hop < L the last L - hop
+    samples used to be in no window)."""
+    batches = list(iter_windows(cf32_stream(ramp(1000)), FakeEngine(16), Channeliser(RateMatch.find(1e3, 1e3)),
+                                hop=hop, batch=7, chunk=50))
+    lo = np.concatenate([b.own_start for b in batches])
+    hi = np.concatenate([b.own_end for b in batches])
+    assert lo[0] == 0 and hi[-1] == 1000
+    np.testing.assert_array_equal(lo[1:], hi[:-1])  # no gap, no overlap
+    assert (hi > lo).all()
+
+
+class StepEngine(FakeEngine):
+    """Class 1 when most of the frame is 'on' (real part > 0.5), else class 0."""
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        n = len(x)
+        on = (x[:, 0] > 0.5).mean(1) > 0.5
+        probs = np.zeros((n, 2), np.float32)
+        probs[np.arange(n), on.astype(int)] = 1
+        return {"probs": probs, "eta": np.zeros(n, np.float32), "snr_db": np.full(n, 20.0, np.float32)}
+
+
+def test_a_boundary_lands_where_the_signal_changes():
+    """A window owns its centre: with L = 64 and hop 8 the label changes within hop / 2 of the true step
+    (owning its first hop samples put it L / 2 - hop / 2 = 28 samples early)."""
+    z = np.zeros(2000, np.complex64)
+    z[1001:] = 1
+    batches = list(iter_windows(cf32_stream(z), StepEngine(64), Channeliser(RateMatch.find(1e3, 1e3)), hop=8,
+                                batch=16, chunk=100))
+    lab = np.concatenate([b.probs.argmax(1) for b in batches])
+    lo = np.concatenate([b.own_start for b in batches])
+    boundary = int(lo[np.flatnonzero(lab == 1)[0]])
+    assert abs(boundary - 1001) <= 4
 
 
 def test_reader_works_ahead_while_the_engine_runs():

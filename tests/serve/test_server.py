@@ -484,3 +484,28 @@ def test_property_only_valid_requests_succeed_and_nothing_is_5xx(sync_client, re
         assert len(r.json()["predictions"]) == len(batch)
     else:
         assert 400 <= r.status_code < 500 and r.json()["error"], r.text
+
+
+def test_silent_frames_are_noise_not_a_class(engine):
+    """27.6: an all-zero frame used to come back WBFM p 0.54 at +12.5 dB. Frames below the runtime's power floor
+    (-120 dB re full scale) are 'noise', eta 1, the lowest SNR estimate; a quiet but real frame is not."""
+    from amc.runtime.base import SILENCE_POWER
+
+    x = frames(4, seed=3)
+    x[0] = 0.0
+    x[1] *= np.float32(np.sqrt(SILENCE_POWER / 10))  # near zero: a tenth of the floor's power
+    x[2] *= np.float32(np.sqrt(SILENCE_POWER * 100))  # quiet but above it
+    out = engine.run(x)
+    assert out["silent"].tolist() == [True, True, False, False]
+    assert out["eta"][:2].tolist() == [1.0, 1.0] and (out["snr_db"][:2] == engine.snr_floor).all()
+
+    async def go():
+        app = create_app(engine)
+        async with app.router.lifespan_context(app), client(app) as c:
+            return await c.post("/v1/classify", json={"iq": x.tolist()})
+
+    preds = asyncio.run(go()).json()["predictions"]
+    assert [p["label"] for p in preds[:2]] == ["noise", "noise"] and [p["index"] for p in preds[:2]] == [-1, -1]
+    assert [p["silent"] for p in preds] == [True, True, False, False]
+    assert preds[2]["label"] in engine.classes and preds[3]["label"] in engine.classes
+    assert preds[0]["snr_db"] == engine.snr_floor
