@@ -136,6 +136,12 @@ class Channeliser:
             raise RateError(f"--bandwidth {bandwidth:g} Hz must be > 0 and at most the model's rate "
                             f"({match.model_rate:g} Hz)")
         self.bandwidth = float(bandwidth) if bandwidth else keep
+        if abs(center_offset) + self.bandwidth / 2 > fs / 2 * (1 + 1e-9):
+            room = 2 * (fs / 2 - abs(center_offset))
+            raise RateError(f"the channel {center_offset:+g} Hz +-{self.bandwidth / 2:g} Hz reaches past the "
+                            f"recording's band edge (+-{fs / 2:g} Hz): its far side would fold in from the other "
+                            f"edge; narrow it with --bandwidth {room:.0f} (or less) or move --center-offset within "
+                            f"+-{max(fs / 2 - self.bandwidth / 2, 0):g} Hz")
         h = None
         if bandwidth is not None and bandwidth < keep * 0.999:
             fs_up = fs * match.up

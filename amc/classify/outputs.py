@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import hashlib
 import json
 import sys
 import warnings
@@ -93,6 +94,14 @@ class RowWriter:
             self.fh.write("\n".join(lines) + "\n")
         if self.flush:
             self.fh.flush()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _round(v: Any, nd: int) -> float | None:

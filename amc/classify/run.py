@@ -7,7 +7,6 @@ that wants the windows themselves.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import sys
 import time
@@ -19,12 +18,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from amc.classify.channel import Channeliser, RateError, RateMatch
-from amc.classify.outputs import RowWriter, annotations_target, rows_format, write_annotations
+from amc.classify.outputs import RowWriter, annotations_target, rows_format, sha256_file, write_annotations
 from amc.classify.plot import Spectrogram, Timeline, draw
+from amc.classify.scan_run import scan
 from amc.classify.segments import Labeller, SegmentMerger, absorb_short, shares
 from amc.classify.sources import Recording, SourceError, open_source
 from amc.classify.windows import PipelineStats, iter_windows
-from amc.config import AmcError, ConfigError
+from amc.config import SDR_CLASSES, AmcError, ConfigError
 from amc.files import atomic_path
 from amc.runtime import Engine
 
@@ -40,7 +40,11 @@ class ClassifySettings:
     format: str | None = None  # raw / stdin datatype: cf32, ci16, cu8, ... (SigMF names its own)
     sample_rate: float | None = None  # Hz; raw and stdin need it, SigMF has it
     center_freq: float | None = None  # Hz (RF) of the recording's centre, for annotation edges
-    center_offset: float = 0.0  # Hz: the channel to classify, relative to the recording's centre
+    center_offset: float | None = None  # Hz: the one channel to classify (None: scan a file, 0 Hz for a stream)
+    scan: bool | None = None  # detect and classify every transmission (None: for a file, the sdr model and no
+    #                           center_offset)
+    threshold_db: float = 10.0  # scan: a transmission needs spectrogram pixels this far above the noise floor
+    correct_iq: bool = True  # front end: remove DC offset and IQ imbalance of fixed-point recordings
     bandwidth: float | None = None  # Hz: channel low-pass (default: the model's rate)
     model_rate: float | None = None  # Hz: overrides the rate stored in the model
     hop: int | None = None  # model-rate samples between window starts (default: the frame length)
@@ -68,7 +72,7 @@ class ClassifySettings:
             raise ConfigError(f"--min-windows must be >= 1, got {self.min_windows}")
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if not math.isfinite(self.center_offset):
+        if self.center_offset is not None and not math.isfinite(self.center_offset):
             raise ConfigError(f"--center-offset must be a finite number of Hz, got {self.center_offset}")
         for name, v in (("--center-freq", self.center_freq), ("--min-snr", self.min_snr)):
             if v is not None and not math.isfinite(v):
@@ -85,14 +89,6 @@ class ClassifySettings:
         for name, v in (("--model-rate", self.model_rate), ("--bandwidth", self.bandwidth)):
             if v is not None and not (math.isfinite(v) and v > 0):
                 raise ConfigError(f"{name} must be a positive number of Hz, got {v}")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def model_rate(engine: Any, override: float | None) -> float:
@@ -164,12 +160,15 @@ def classify(s: ClassifySettings, stdin: BinaryIO | None = None, stdout: IO[str]
     except ValueError as e:  # a model the runtime refuses
         raise ConfigError(str(e)) from None
     match = RateMatch.find(rec.sample_rate, model_rate(engine, s.model_rate))
-    channel = Channeliser(match, s.center_offset, s.bandwidth)
     length = engine.frame_length
     if rec.n_samples is not None and -(-rec.n_samples * match.up // match.down) < length:
         raise SourceError(f"{rec.name}: {rec.n_samples} samples ({rec.n_samples / rec.sample_rate * 1e3:.3g} ms) "
                           f"make fewer than one {length}-sample window at the model's {match.model_rate:g} Hz; "
                           "nothing to classify")
+    if s.scan or (s.scan is None and s.center_offset is None and rec.kind != "stdin"
+                  and list(engine.classes) == SDR_CLASSES):  # the sdr model is made for whole captures
+        return scan(s, rec, engine, match, stdout)
+    channel = Channeliser(match, s.center_offset or 0.0, s.bandwidth)
     noise_head = has_noise_head(engine)
     labeller = Labeller(engine.classes, s.min_prob, s.min_snr, noise_head)
     merger = SegmentMerger(labeller.names, noise_head)
@@ -231,7 +230,7 @@ def classify(s: ClassifySettings, stdin: BinaryIO | None = None, stdout: IO[str]
         if s.plot and spec is not None and timeline is not None:
             title = (f"{Path(rec.name).name}: {rec.sample_rate / 1e6:g} MS/s"
                      + (f" at {rec.center_freq / 1e6:.4f} MHz" if rec.center_freq is not None else "")
-                     + f", channel {s.center_offset / 1e3:+g} kHz, model {model_info['name']}")
+                     + f", channel {(s.center_offset or 0.0) / 1e3:+g} kHz, model {model_info['name']}")
             draw(s.plot, spec, timeline, {"sample_rate": rec.sample_rate, "n_samples": n_samples,
                                           "center_freq": rec.center_freq, "band": channel.band, "title": title,
                                           "min_prob": s.min_prob, "min_snr": labeller.min_snr, "has_snr": noise_head})

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from amc.classify.frontend import DATA_RATE, name_hints
 from amc.config import AmcError
 
 SHORT_FORMATS = {"cf32": "cf32_le", "cf64": "cf64_le", "ci32": "ci32_le", "ci16": "ci16_le", "ci8": "ci8",
@@ -33,7 +34,7 @@ SHORT_FORMATS = {"cf32": "cf32_le", "cf64": "cf64_le", "ci32": "ci32_le", "ci16"
                  "cs8": "ci8", "cs16": "ci16_le", "cs32": "ci32_le", "fc32": "cf32_le", "fc64": "cf64_le",
                  "sc8": "ci8", "sc16": "ci16_le"}
 SUFFIX_FORMATS = {".cu8": "cu8", ".cs8": "ci8", ".ci8": "ci8", ".cs16": "ci16", ".ci16": "ci16", ".cf32": "cf32",
-                  ".fc32": "cf32", ".cfile": "cf32"}
+                  ".fc32": "cf32", ".cfile": "cf32", ".data": "cu8"}  # .data: rtl_433's own cu8 files
 DATATYPE = re.compile(r"^c(f32|f64|i32|i16|u32|u16|i8|u8)(_le|_be)?$")  # sigmf's pattern, complex only
 ALL_DATATYPES = "cf32_le, cf64_le, ci32_le, ci16_le, ci8, cu32_le, cu16_le, cu8 (or _be)"
 
@@ -220,8 +221,16 @@ def open_source(path: str | os.PathLike[str], fmt: str | None = None, sample_rat
     if fmt is None:
         raise SourceError(f"{p}: not a SigMF recording (no {p.name}.sigmf-meta beside it); for raw interleaved IQ "
                           "give --format (cf32, ci16, cu8, ...) and --sample-rate")
+    hints = name_hints(p)  # rtl_433 names: g001_433.92M_250k.cu8
     if sample_rate is None:
-        raise SourceError(f"{p}: a raw IQ file carries no sample rate; give --sample-rate in Hz (e.g. 2.4e6)")
+        sample_rate = hints.sample_rate
+    if sample_rate is None and p.suffix.lower() == ".data":
+        sample_rate = DATA_RATE  # what rtl_433 assumes for its .data files
+    if sample_rate is None:
+        raise SourceError(f"{p}: a raw IQ file carries no sample rate; give --sample-rate in Hz (e.g. 250k, 2.4M) "
+                          "or name the file as rtl_433 does (g001_433.92M_250k.cu8)")
+    if center_freq is None:
+        center_freq = hints.center_freq
     sf = SampleFormat.parse(fmt, "--format: ")
     return Recording(name=name, kind="raw", fmt=sf, sample_rate=float(sample_rate), center_freq=center_freq,
                      n_samples=_count(p, p.stat().st_size, sf, 0), data_path=p)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 from scipy.signal import resample_poly
 
 from amc.config import SynthConfig
+from amc.data.receiver import FS, transmit
 from amc.data.synth import modulate
 
 
@@ -88,3 +90,38 @@ def write_sigmf(base: str | os.PathLike[str], x: np.ndarray, sample_rate: float,
     meta_path = base.with_name(base.name + ".sigmf-meta")
     meta.tofile(meta_path, overwrite=True)
     return meta_path
+
+
+@dataclass
+class Emitter:
+    label: str  # a class of the sdr set (amc.data.receiver), made at 125 kHz
+    offset_hz: float  # centre, from the capture's centre
+    start_s: float
+    stop_s: float
+    snr_db: float = 25.0  # against the noise in a 125 kHz band
+
+
+def make_scene(emitters: list[Emitter], rate: float = 250e3, duration_s: float = 0.5, dc: complex = 0.0,
+               iq_gain_db: float = 0.0, iq_phase_deg: float = 0.0, seed: int = 0) -> np.ndarray:
+    """A wideband capture (complex64 at ``rate``) holding several short-range-device bursts in white noise,
+    with a receiver's DC offset and IQ imbalance (for encode(..., 'cu8') as an RTL-SDR writes it)."""
+    rng = np.random.default_rng(seed)
+    n = int(round(duration_s * rate))
+    x = (rng.standard_normal((n, 2)).astype(np.float32).view(np.complex64)[:, 0] * np.float32(np.sqrt(0.5)))
+    noise_125k = FS / rate  # noise power in a 125 kHz band (unit total power over the capture's band)
+    f = Fraction(rate / FS).limit_denominator(64)
+    cfg = SynthConfig(class_set="sdr", fading="none", sample_rate=FS)
+    for e in emitters:
+        m = int(round((e.stop_s - e.start_s) * FS))
+        s = transmit(e.label, 1, m, cfg, rng)[0].astype(np.complex64)
+        s = resample_poly(s, f.numerator, f.denominator).astype(np.complex64)
+        p = float(np.mean(np.abs(s) ** 2)) or 1.0
+        s *= np.float32(np.sqrt(noise_125k * 10 ** (e.snr_db / 10) / p))
+        a = int(round(e.start_s * rate))
+        s = s[: n - a]
+        k = np.arange(a, a + len(s))
+        x[a:a + len(s)] += s * np.exp(2j * np.pi * e.offset_hz / rate * k).astype(np.complex64)
+    g = 10 ** (iq_gain_db / 20)
+    ph = np.deg2rad(iq_phase_deg)
+    i, q = x.real * np.sqrt(g), (x.imag * np.cos(ph) + x.real * np.sin(ph)) / np.sqrt(g)
+    return ((i + 1j * q) + dc).astype(np.complex64)

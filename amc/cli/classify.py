@@ -33,14 +33,30 @@ def classify_cmd(
                                             "a packaged model's name. [default: default]")] = None,
     format: Annotated[str | None, Opt("--format", help="Raw / stdin sample format: cf32, ci16, cu8 (rtl_sdr), "
                                                        "ci8, cf64, ... or any complex SigMF datatype.")] = None,
-    sample_rate: Annotated[float | None, Opt(help="Recording sample rate, Hz (raw and stdin need it).")] = None,
-    center_freq: Annotated[float | None, Opt(help="Centre frequency of the recording, Hz (annotation edges at "
-                                                  "RF; SigMF metadata has it).")] = None,
-    center_offset: Annotated[float, Opt(help="Channel to classify, Hz from the recording's centre: shifted to "
-                                             "0 Hz and low-pass filtered before resampling.")] = 0.0,
-    bandwidth: Annotated[float | None, Opt(help="Channel low-pass width, Hz (default: the model's rate).")] = None,
-    model_rate: Annotated[float | None, Opt(help="Sample rate the model was trained at, Hz (default: its "
-                                                 "metadata; needed for models trained on imported data).")] = None,
+    sample_rate: Annotated[str | None, Opt(metavar="HZ", help="Recording sample rate, Hz: 250000, 250k, 2.4M (raw "
+                                                              "and stdin need it unless the file is named as rtl_433 "
+                                                              "names it, g001_433.92M_250k.cu8).")] = None,
+    center_freq: Annotated[str | None, Opt(metavar="HZ", help="Centre frequency of the recording, Hz (433.92M; "
+                                                              "annotation edges at RF; SigMF metadata and rtl_433 "
+                                                              "names have it).")] = None,
+    center_offset: Annotated[str | None, Opt(metavar="HZ", help="Classify this one channel, Hz from the recording's "
+                                                                "centre (-60k), window by window: shifted to 0 Hz "
+                                                                "and low-pass filtered before resampling (default: "
+                                                                "0; see --scan).")] = None,
+    scan: Annotated[bool | None, Opt("--scan/--no-scan", help="Find every transmission (energy detection on the "
+                                                              "spectrogram) and classify each whole [default: on for "
+                                                              "a file, the sdr model and no --center-offset].",
+                                     show_default=False)] = None,
+    threshold_db: Annotated[float, Opt(help="Scan: a transmission needs spectrogram pixels this many dB above the "
+                                            "noise floor.")] = 10.0,
+    iq_correction: Annotated[bool, Opt("--iq-correction/--no-iq-correction",
+                                       help="Remove the DC offset and IQ imbalance of fixed-point recordings (cu8, "
+                                            "cs8, ci16).")] = True,
+    bandwidth: Annotated[str | None, Opt(metavar="HZ", help="Channel low-pass width, Hz (default: the model's "
+                                                            "rate).")] = None,
+    model_rate: Annotated[str | None, Opt(metavar="HZ", help="Sample rate the model was trained at, Hz (default: "
+                                                             "its metadata; needed for models trained on imported "
+                                                             "data).")] = None,
     hop: Annotated[int | None, Opt(help="Samples between window starts at the model's rate (default: the "
                                         "frame length, no overlap).")] = None,
     batch_size: Annotated[int, Opt(help="Windows per engine call.")] = 256,
@@ -73,9 +89,14 @@ def classify_cmd(
     from amc.pretrained import resolve_model
 
     model = resolve_model(model)
+    from amc.classify.frontend import parse_hz
+
     result = classify(ClassifySettings(
-        input=input, model=str(model) if model else None, format=format, sample_rate=sample_rate,
-        center_freq=center_freq, center_offset=center_offset, bandwidth=bandwidth, model_rate=model_rate, hop=hop,
+        input=input, model=str(model) if model else None, format=format,
+        sample_rate=parse_hz(sample_rate, "--sample-rate"), center_freq=parse_hz(center_freq, "--center-freq"),
+        center_offset=parse_hz(center_offset, "--center-offset"), scan=scan, threshold_db=threshold_db,
+        correct_iq=iq_correction, bandwidth=parse_hz(bandwidth, "--bandwidth"),
+        model_rate=parse_hz(model_rate, "--model-rate"), hop=hop,
         batch_size=batch_size, min_prob=min_prob, min_snr=min_snr, min_windows=min_windows, rows=rows,
         annotate=annotate, annotations=annotations, plot=str(plot) if plot else None, provider=provider,
         threads=threads, progress=progress, overwrite=overwrite, json=json_out))
@@ -91,6 +112,8 @@ def classify_cmd(
 
 def print_summary(r: dict[str, Any], out: Console) -> None:
     """A few lines and two small tables; fits 80 columns, plain in a pipe."""
+    if r.get("mode") == "scan":
+        return print_scan(r, out)
     sp = r["speed"]
     rs = r["resample"]
     rate = f"{r['sample_rate'] / 1e6:g} MS/s"
@@ -123,3 +146,31 @@ def print_summary(r: dict[str, Any], out: Console) -> None:
 
 def _by_share(r: dict[str, Any]) -> list[tuple[str, float, int]]:
     return sorted(((k, v, r["segments_per_label"].get(k, 0)) for k, v in r["shares"].items()), key=lambda t: -t[1])
+
+
+def print_scan(r: dict[str, Any], out: Console) -> None:
+    """The scan's summary: one line per transmission (first and last 10 when there are more)."""
+    sp = r["speed"]
+    out.print(f"{Path(r['input']).name}: {r['samples']:,} {r['datatype']} samples ({r['duration_s']:.3f} s at "
+              f"{r['sample_rate'] / 1e6:g} MS/s)", highlight=False)
+    txs = r["transmissions"]
+    out.print(f"{len(txs)} transmissions ({100 * r['busy_share']:.1f} % of the time), {r['windows']:,} windows of "
+              f"{r['frame_length']} at {r['model_rate'] / 1e3:g} kHz in {sp['wall_s']:.2f} s: real time "
+              f"x{sp['realtime_factor']:.1f}", highlight=False)
+    shown = txs if len(txs) <= 20 else txs[:10] + txs[-10:]
+    rf = r["center_freq"] is not None
+    cells = []
+    for i, t in enumerate(shown):
+        if len(txs) > 20 and i == 10:
+            cells.append(["...", "", "", "", "", "", ""])
+        centre = f"{t['center_freq_hz'] / 1e6:.4f}" if rf else f"{t['center_offset_hz'] / 1e3:+.1f}"
+        cells.append([f"{t['start_s']:.4f}", f"{t['stop_s'] - t['start_s']:.4f}", centre,
+                      f"{t['bandwidth_hz'] / 1e3:.1f}", f"{t['snr_db']:.0f}", t["label"], f"{t['prob']:.2f}"])
+    out.print(table(["start (s)", "dur. (s)", "MHz" if rf else "kHz off", "bw kHz", "SNR dB", "label", "prob"],
+                    cells, title="transmissions", right=(0, 1, 2, 3, 4, 6)))
+    for kind, path in r["written"].items():
+        out.print(f"wrote {kind}: {path}", highlight=False, soft_wrap=True)
+    for note in r["notes"]:
+        say_wrapped(f"note: {note}", indent="      ", to=out)
+    for warning in r.get("warnings", []):
+        say_wrapped(f"warning: {warning}", indent="         ", to=err_console)

@@ -36,6 +36,7 @@ from amc.data.modulate import (  # noqa: F401  (re-exported: the generator's pub
     rrc_taps,
     sps_range,
 )
+from amc.data.receiver import sdr_frames
 
 FADING_DECAY = 1.0  # tap i has power exp(-i / FADING_DECAY) before normalisation
 BLOCK_SAMPLES = 2**18  # frames per block = BLOCK_SAMPLES // frame_length
@@ -154,8 +155,6 @@ def frames(name: str, snr: np.ndarray, cfg: SynthConfig, rng: np.random.Generato
            out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(x, clean) float32 (n, 2, L) for n frames of one class at the given SNRs (dB), into out if given."""
     if cfg.class_set == "sdr":  # short-range devices through a cheap receiver: its own transmitters and channel
-        from amc.data.receiver import sdr_frames
-
         xs, cs = sdr_frames(name, snr, cfg, rng)
         x_out, clean_out = out or (None, None)
         one = np.ones(len(snr))
