@@ -10,7 +10,8 @@ process (its start-up included in the time), then against the manifest's rough b
 * noise windows given a class: the capture's 4.096 ms x 125 kHz tiles (one model window) that lie outside
   the burst (time +- 5 ms, frequency +- 62.5 kHz of its offset) and that a transmission with a class
   (not `unknown`) covers, over all such tiles;
-* time per file (process start included) and real-time factor = capture duration / that time.
+* time per file (process start included; wall and the child's CPU seconds) and real-time factor = capture
+  duration / that wall time (the machine's load average is recorded: a shared machine stretches wall time).
 
     python benchmarks/sdr_captures.py [--model sdr] [--recordings ../shared/recordings]
                                       [--out results/sdr_captures.json]
@@ -22,6 +23,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -36,12 +38,15 @@ def run_one(path: Path, row: dict, model: str, extra: list[str]) -> tuple[dict, 
     cmd = [sys.executable, "-m", "amc", "classify", str(path), "--sample-rate", row["sample_rate_hz"],
            "--center-freq", row["center_freq_hz"], "--model", model, "--scan", "--json", "-", "--no-annotate",
            "--no-progress", *extra]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    dt = time.perf_counter() - t0
+    dt, c1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
     if res.returncode != 0:
         raise SystemExit(f"{path}: exit {res.returncode}: {res.stderr.strip()[-400:]}")
-    return json.loads(res.stdout), dt
+    out = json.loads(res.stdout)
+    out["cpu_s"] = cpu
+    return out, dt
 
 
 def score(r: dict, row: dict, tol_hz: float) -> dict:
@@ -92,7 +97,8 @@ def main() -> None:
         r, dt = run_one(root / row["file"], row, a.model, extra)
         s = score(r, row, a.tol_khz * 1e3)
         s.update(file=row["file"], device=row["device"], truth=row["label"], seconds=round(dt, 2),
-                 realtime_factor=round(float(row["duration_s"]) / dt, 3), scan_s=round(r["speed"]["wall_s"], 3))
+                 realtime_factor=round(float(row["duration_s"]) / dt, 3), scan_s=round(r["speed"]["wall_s"], 3),
+                 cpu_s=round(r["cpu_s"], 2))
         per.append(s)
         print(f"{row['file'][:44]:44s} {row['label']:3s} det {'y' if s['detected'] else 'n'} "
               f"err {s['centre_error_hz'] or 0:7.0f} Hz  {s['label'] or '-':8s} {s['prob'] or 0:.2f}  "
@@ -108,6 +114,10 @@ def main() -> None:
         "noise_share_given_a_class": round(sum(p["noise_tiles_given_a_class"] for p in per) / max(tiles, 1), 4),
         "median_seconds_per_file": sorted(p["seconds"] for p in per)[len(per) // 2],
         "median_realtime_factor": sorted(p["realtime_factor"] for p in per)[len(per) // 2],
+        "median_cpu_s_per_file": sorted(p["cpu_s"] for p in per)[len(per) // 2],
+        "median_scan_s_per_file": sorted(p["scan_s"] for p in per)[len(per) // 2],
+        "duration_s": round(sum(float(r["duration_s"]) for r in rows), 3),
+        "total_seconds": round(sum(p["seconds"] for p in per), 2),
         "load_average_1min": os.getloadavg()[0], "model": a.model,
     }
     print(json.dumps(summary, indent=1))
