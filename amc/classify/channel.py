@@ -136,7 +136,8 @@ class Channeliser:
             raise RateError(f"--bandwidth {bandwidth:g} Hz must be > 0 and at most the model's rate "
                             f"({match.model_rate:g} Hz)")
         self.bandwidth = float(bandwidth) if bandwidth else keep
-        if abs(center_offset) + self.bandwidth / 2 > fs / 2 * (1 + 1e-9):
+        # a channel narrower than the recording must lie inside it (at the full width the shift only rotates it)
+        if self.bandwidth < fs * (1 - 1e-9) and abs(center_offset) + self.bandwidth / 2 > fs / 2 * (1 + 1e-9):
             room = 2 * (fs / 2 - abs(center_offset))
             raise RateError(f"the channel {center_offset:+g} Hz +-{self.bandwidth / 2:g} Hz reaches past the "
                             f"recording's band edge (+-{fs / 2:g} Hz): its far side would fold in from the other "

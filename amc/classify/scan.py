@@ -58,12 +58,17 @@ class ScanResult:
     freqs: np.ndarray | None = None
 
 
-def channel_for(match: RateMatch, centre: float) -> Channeliser:
-    """A channel at ``centre`` whose filter stays inside the capture's band (+-fs/2)."""
+def channel_for(match: RateMatch, centre: float, width: float = 0.0) -> Channeliser:
+    """A channel at ``centre`` whose filter stays inside the capture's band (+-fs/2): narrowed near an edge, and
+    its centre moved inward (never past the transmission's own edge) where it would be narrower than
+    ``max(width, a fifth of the model's rate)``."""
     fs = match.input_rate
-    room = 2 * (fs / 2 - abs(centre))
     keep = min(fs, match.model_rate)
-    bandwidth = None if room >= keep else max(room * 0.98, 1.0)
+    least = min(keep, max(width, keep / 5))
+    limit = fs / 2 - least / 2
+    centre = float(np.clip(centre, -limit, limit))
+    room = 2 * (fs / 2 - abs(centre))
+    bandwidth = None if room >= keep else room * 0.999
     return Channeliser(match, centre, bandwidth)
 
 
@@ -79,7 +84,7 @@ def classify_burst(x: np.ndarray, tx: Transmission, lo: int, match: RateMatch, e
         mid = (a + b) // 2
         a, b = mid - need // 2, mid - need // 2 + need
     a, b = max(0, a), min(len(x), b)
-    ch = channel_for(match, tx.center_offset)
+    ch = channel_for(match, tx.center_offset, tx.bandwidth)
     y = np.concatenate([ch.push(x[a:b]), ch.flush()])
     if len(y) < length:
         y = np.concatenate([y, np.zeros(length - len(y), np.complex64)])

@@ -33,6 +33,9 @@ PACKAGED: dict[str, Packaged] = {
                         "rml2016 classes at 128 samples, trained on amc's numpy generator"),
     "gr2016": Packaged("gr2016.onnx", "gr2016_card.json", "python -m amc.pretrained.build_gr",
                        "rml2016 classes at 128 samples, trained on RML2016.10a's GNU Radio chain"),
+    "sdr": Packaged("sdr.onnx", "sdr_card.json", "python -m amc.pretrained.build_sdr",
+                    "16 short-range-device classes (OOK, ASK, FSK, ...) at 512 samples / 125 kHz, for real captures "
+                    "with amc classify --scan"),
 }
 ALIASES = {"rml2016": "default"}  # other names users may type for a packaged model
 

@@ -121,3 +121,15 @@ def test_a_channel_past_the_band_edge_is_an_error(sdr_ckpt, tmp_path):
                                  "--center-offset", "100k", "--no-progress", "--no-annotate"])
     assert r.exit_code == 2
     assert "reaches past the recording's band edge" in r.stderr and "--bandwidth 50000" in r.stderr
+
+
+@pytest.mark.parametrize("centre", [-125e3, -120e3, 0.0, 100e3, 124.9e3])
+def test_a_transmission_at_the_band_edge_gets_a_channel_inside_the_band(centre):
+    """A detection at the capture's edge (rubicson at +118.6 kHz of 250 kHz) is classified through a channel
+    that stays inside the band, at least a fifth of the model's rate wide."""
+    from amc.classify.channel import RateMatch
+    from amc.classify.scan import channel_for
+
+    ch = channel_for(RateMatch.find(250e3, 125e3), centre)
+    lo, hi = ch.band
+    assert -125e3 <= lo < hi <= 125e3 and hi - lo >= 25e3 * 0.99
