@@ -33,13 +33,13 @@ def classify_cmd(
                                             "a packaged model's name. [default: default]")] = None,
     format: Annotated[str | None, Opt("--format", help="Raw / stdin sample format: cf32, ci16, cu8 (rtl_sdr), "
                                                        "ci8, cf64, ... or any complex SigMF datatype.")] = None,
-    sample_rate: Annotated[str | None, Opt(metavar="HZ", help="Recording sample rate, Hz: 250000, 250k, 2.4M (raw "
+    sample_rate: Annotated[str | None, Opt(metavar="<hz>", help="Recording sample rate, Hz: 250000, 250k, 2.4M (raw "
                                                               "and stdin need it unless the file is named as rtl_433 "
                                                               "names it, g001_433.92M_250k.cu8).")] = None,
-    center_freq: Annotated[str | None, Opt(metavar="HZ", help="Centre frequency of the recording, Hz (433.92M; "
+    center_freq: Annotated[str | None, Opt(metavar="<hz>", help="Centre frequency of the recording, Hz (433.92M; "
                                                               "annotation edges at RF; SigMF metadata and rtl_433 "
                                                               "names have it).")] = None,
-    center_offset: Annotated[str | None, Opt(metavar="HZ", help="Classify this one channel, Hz from the recording's "
+    center_offset: Annotated[str | None, Opt(metavar="<hz>", help="Classify this one channel, Hz from the recording's "
                                                                 "centre (-60k), window by window: shifted to 0 Hz "
                                                                 "and low-pass filtered before resampling (default: "
                                                                 "0; see --scan).")] = None,
@@ -52,9 +52,9 @@ def classify_cmd(
     iq_correction: Annotated[bool, Opt("--iq-correction/--no-iq-correction",
                                        help="Remove the DC offset and IQ imbalance of fixed-point recordings (cu8, "
                                             "cs8, ci16).")] = True,
-    bandwidth: Annotated[str | None, Opt(metavar="HZ", help="Channel low-pass width, Hz (default: the model's "
+    bandwidth: Annotated[str | None, Opt(metavar="<hz>", help="Channel low-pass width, Hz (default: the model's "
                                                             "rate).")] = None,
-    model_rate: Annotated[str | None, Opt(metavar="HZ", help="Sample rate the model was trained at, Hz (default: "
+    model_rate: Annotated[str | None, Opt(metavar="<hz>", help="Sample rate the model was trained at, Hz (default: "
                                                              "its metadata; needed for models trained on imported "
                                                              "data).")] = None,
     hop: Annotated[int | None, Opt(help="Samples between window starts at the model's rate (default: the "
@@ -64,8 +64,9 @@ def classify_cmd(
     min_snr: Annotated[float, Opt(help="Windows with a lower SNR estimate (dB) are labelled 'noise'.")] = -10.0,
     min_windows: Annotated[int, Opt(help="Merge segments shorter than this many windows into a neighbour "
                                          "(1 = every run of windows is a segment).")] = 1,
-    rows: Annotated[str | None, Opt(help="Per-window rows: FILE.jsonl, FILE.csv, or '-' (JSONL on stdout; "
-                                         "the summary then goes to stderr).")] = None,
+    rows: Annotated[str | None, Opt(help="Per-window rows (per transmission with --scan): FILE.jsonl, "
+                                         "FILE.csv, or '-' (JSONL on stdout; the summary then goes to "
+                                         "stderr).")] = None,
     annotations: Annotated[str | None, Opt(help="Write the SigMF annotations here (metadata-only .sigmf-meta) "
                                                 "instead of beside the recording.")] = None,
     annotate: Annotated[bool, Opt("--annotate/--no-annotate", help="Write SigMF annotations (into a SigMF "
