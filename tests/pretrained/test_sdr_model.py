@@ -39,3 +39,23 @@ def test_classify_model_sdr_scans_a_capture(tmp_path):
     assert res["mode"] == "scan" and len(res["transmissions"]) == 1
     t = res["transmissions"][0]
     assert abs(t["center_freq_hz"] - (868.3e6 - 30e3)) < 3e3 and np.isfinite(t["prob"])
+
+
+def test_sdr_model_metadata_names_no_absolute_path():
+    """22.8 for this model too: the build machine's paths never travel with it."""
+    from pathlib import PurePosixPath
+
+    eng = Engine.load(resolve_model("sdr"))
+
+    def strings(v):
+        if isinstance(v, dict):
+            for x in v.values():
+                yield from strings(x)
+        elif isinstance(v, list):
+            for x in v:
+                yield from strings(x)
+        elif isinstance(v, str):
+            yield v
+
+    bad = [s for s in strings(eng.metadata) if any(PurePosixPath(w).is_absolute() for w in s.split() if "/" in w)]
+    assert bad == []
