@@ -72,8 +72,9 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
         kind = str(fields[key].type)
         if (kind.startswith("tuple") or kind == "Range") and isinstance(value, list):
             value = tuple(value)
-        elif kind.startswith("dict[str, tuple") and isinstance(value, dict):
-            value = {k: tuple(v) for k, v in value.items()}
+        elif kind.startswith("dict[str, tuple") and isinstance(value, dict):  # bands: null (amc.jsonio) is an open edge
+            value = {k: tuple(-math.inf if e is None and i == 0 else math.inf if e is None else e
+                              for i, e in enumerate(v)) for k, v in value.items()}
         values[key] = value
     return cls(**values)
 
@@ -82,18 +83,98 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The allowed values of a numeric setting: lo / hi edges (None: unbounded), each closed or open.
+
+    Written as an interval, ``"[1, 100000]"``, ``"(0, 10]"``, ``"[0, 1)"``, ``">= 0"`` or ``"> 0"``; shown by
+    ``--help`` in click's notation (``1<=x<=100000``, ``x>0``), like the options click checks itself.
+    A value inside the bounds is always finite: NaN and the infinities never are.
+    """
+
+    lo: float | None
+    hi: float | None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Bounds:
+        text = text.strip()
+        if text.startswith((">=", ">")):
+            return cls(float(text.lstrip(">=").strip()), None, lo_open=not text.startswith(">="))
+        lo, hi = (float(v) for v in text[1:-1].split(","))
+        return cls(lo, hi, lo_open=text[0] == "(", hi_open=text[-1] == ")")
+
+    def holds(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.lo is not None and not (value > self.lo if self.lo_open else value >= self.lo):
+            return False
+        if self.hi is not None and not (value < self.hi if self.hi_open else value <= self.hi):
+            return False
+        return True
+
+    def __str__(self) -> str:
+        lo = "" if self.lo is None else f"{_num(self.lo)}{'<' if self.lo_open else '<='}"
+        hi = "" if self.hi is None else f"{'<' if self.hi_open else '<='}{_num(self.hi)}"
+        if self.hi is None and self.lo is not None:
+            return f"x{'>' if self.lo_open else '>='}{_num(self.lo)}"
+        return f"{lo}x{hi}"
+
+
+def _num(v: float) -> str:
+    """1048576 as 1048576 (not 1.04858e+06), 0.0001 as 0.0001, 1e12 as 1e+12."""
+    return str(int(v)) if v == int(v) and abs(v) < 1e7 else f"{v:g}"
+
+
 def setting(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = dataclasses.MISSING,
-            cli: bool = True, flags: tuple[str, ...] = (), choices: tuple[str, ...] = (), shown: str = "") -> Any:
+            cli: bool = True, flags: tuple[str, ...] = (), choices: tuple[str, ...] = (), shown: str = "",
+            bounds: str = "") -> Any:
     """A config field declared once: its default, its help (shown by ``--help``), and how the CLI offers it.
 
     ``cli=False`` keeps a field off the command line (values the dataset decides); ``flags`` adds short
     spellings beside the generated ``--field-name``; ``choices`` lists the allowed values; ``shown`` is how
-    ``--help`` words the default where the value itself would not say it (e.g. None meaning "all").
+    ``--help`` words the default where the value itself would not say it (e.g. None meaning "all");
+    ``bounds`` the allowed range of a number (of each number of a range, pair or list), e.g. ``"[0, 1)"``:
+    ``check_bounds`` enforces it in every ``validate`` and ``--help`` shows it.
     """
-    meta = {"help": help, "cli": cli, "flags": flags, "choices": choices, "shown": shown}
+    meta = {"help": help, "cli": cli, "flags": flags, "choices": choices, "shown": shown,
+            "bounds": Bounds.parse(bounds) if bounds else None}
     if factory is not dataclasses.MISSING:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def bounds_of(f: dataclasses.Field) -> Bounds | None:
+    return f.metadata.get("bounds")
+
+
+def check_bounds(obj: Any) -> None:
+    """Every number of every bounded setting of a config dataclass is finite and within its bounds (a range,
+    pair or list: each of its numbers; None passes where the setting allows it). Raises naming the setting,
+    its flag and the allowed range. Booleans and non-numbers in a number's place are refused too."""
+    for f in dataclasses.fields(obj):
+        b = bounds_of(f)
+        value = getattr(obj, f.name)
+        if b is None or value is None:
+            continue
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        flags = f.metadata.get("flags") or (f"--{f.name.replace('_', '-')}",)
+        flag = f" ({flags[0]})" if f.metadata.get("cli", True) else ""
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"{f.name}{flag} must be a number in {b}, got {value!r}")
+            if not b.holds(v):
+                what = " (a finite number)" if isinstance(v, float) and not math.isfinite(v) else ""
+                raise ConfigError(f"{f.name}{flag} must be in range {b}{what}, got {_shown(value)}")
+        if str(f.type).startswith("int") and not all(isinstance(v, int) for v in values):
+            raise ConfigError(f"{f.name}{flag} must be a whole number, got {value!r}")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ":".join(_shown(v) for v in value) if isinstance(value, tuple) else ",".join(map(_shown, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 Range = float | tuple[float, float]  # a per-frame range (lo, hi); a number v means (v, v)
@@ -112,14 +193,6 @@ def span(value: Any, name: str = "range") -> tuple[float, float]:
     return lo, hi
 
 
-# Allowed values of each per-frame range setting of SynthConfig (inclusive).
-RANGE_BOUNDS: dict[str, tuple[float, float]] = {
-    "sps": (2.0, 1024.0), "rolloff": (0.0, 1.0), "apsk_ring_scale": (0.5, 2.0), "cpfsk_index": (0.01, 4.0),
-    "gfsk_index": (0.01, 4.0), "gfsk_bt": (0.05, 10.0), "gmsk_bt": (0.05, 10.0), "am_index": (0.01, 10.0),
-    "fm_deviation": (1e-4, 0.49), "message_bw": (1e-3, 0.49),
-}
-
-
 @dataclass
 class SynthConfig:
     """Settings of the synthetic RadioML-style generator (stored with the dataset)."""
@@ -130,37 +203,43 @@ class SynthConfig:
     classes: list[str] | None = setting(None, "subset of the class set, comma-separated, in this order",
                                         shown="all")
     snrs: list[float] = setting(factory=lambda: [float(s) for s in range(-20, 20, 2)],
-                                help="SNR grid in dB: start:stop:step (stop included when on the grid) or a list")
-    frames_per_class_snr: int = setting(100, "frames for every (class, SNR) pair", flags=("--frames",))
+                                help="SNR grid in dB: start:stop:step (stop included when on the grid) or a list",
+                                bounds="[-200, 200]")
+    frames_per_class_snr: int = setting(100, "frames for every (class, SNR) pair", flags=("--frames",),
+                                        bounds="[1, 1000000]")
     frame_length: int | None = setting(None, "samples per frame", flags=("--length",),
-                                       shown="the class set's, 128 / 1024")
+                                       shown="the class set's, 128 / 1024", bounds="[16, 1048576]")
     # Per-frame transmitter parameters: each is drawn per frame from a lo:hi range (a single number fixes
     # it). Frequencies are in cycles per output sample. Ranges and their sources: docs/data.md.
     sps: Range = setting((4.0, 16.0), "samples per symbol of digital modulations, lo:hi (fractional; capped, "
-                                      "see --min-symbols)")
-    min_symbols: int = setting(12, "sps is capped at frame_length / min_symbols (never below its lower end)")
-    rolloff: Range = setting((0.1, 0.5), "RRC roll-off of linear modulations, lo:hi")
+                                      "see --min-symbols)", bounds="[2, 1024]")
+    min_symbols: int = setting(12, "sps is capped at frame_length / min_symbols (never below its lower end)",
+                               bounds="[1, 10000]")
+    rolloff: Range = setting((0.1, 0.5), "RRC roll-off of linear modulations, lo:hi", bounds="[0, 1]")
     apsk_ring_scale: Range = setting((0.93, 1.17), "APSK outer-ring radii times this, lo:hi (DVB-S2 code "
-                                                   "rates' ratios)")
-    cpfsk_index: Range = setting((0.3, 1.0), "CPFSK modulation index h, lo:hi (rectangular pulses)")
-    gfsk_index: Range = setting((0.25, 0.55), "GFSK modulation index h, lo:hi")
-    gfsk_bt: Range = setting((0.3, 0.5), "GFSK Gaussian filter bandwidth-time product, lo:hi")
-    gmsk_bt: Range = setting((0.25, 0.5), "GMSK BT, lo:hi (h = 0.5 by definition)")
-    am_index: Range = setting((0.2, 1.2), "peak AM index with carrier, lo:hi (> 1 over-modulates)")
+                                                   "rates' ratios)", bounds="[0.5, 2]")
+    cpfsk_index: Range = setting((0.3, 1.0), "CPFSK modulation index h, lo:hi (rectangular pulses)", bounds="[0.01, 4]")
+    gfsk_index: Range = setting((0.25, 0.55), "GFSK modulation index h, lo:hi", bounds="[0.01, 4]")
+    gfsk_bt: Range = setting((0.3, 0.5), "GFSK Gaussian filter bandwidth-time product, lo:hi", bounds="[0.05, 10]")
+    gmsk_bt: Range = setting((0.25, 0.5), "GMSK BT, lo:hi (h = 0.5 by definition)", bounds="[0.05, 10]")
+    am_index: Range = setting((0.2, 1.2), "peak AM index with carrier, lo:hi (> 1 over-modulates)", bounds="[0.01, 10]")
     ssb_sideband: str = setting("both", "SSB sideband (both: each frame picks one)",
                                 choices=("upper", "lower", "both"))
     fm_deviation: Range = setting((0.0125, 0.375), "FM peak frequency deviation, cycles/sample, lo:hi "
-                                                   "(log-uniform)")
-    message_bw: Range = setting((0.015, 0.08), "analog message bandwidth, cycles/sample, lo:hi (log-uniform)")
-    max_cfo: float = setting(0.0025, "max |carrier-frequency offset|, cycles/sample (RML2016: 500 Hz at 200 kHz)")
+                                                   "(log-uniform)", bounds="[0.0001, 0.49]")
+    message_bw: Range = setting((0.015, 0.08), "analog message bandwidth, cycles/sample, lo:hi (log-uniform)",
+                                bounds="[0.001, 0.49]")
+    max_cfo: float = setting(0.0025, "max |carrier-frequency offset|, cycles/sample (RML2016: 500 Hz at 200 kHz)",
+                             bounds="[0, 0.5)")
     sample_rate: float = setting(200e3, "nominal sample rate (Hz) the frames stand for; travels into the model for "
-                                          "`amc classify` (RML2016's GNU Radio channel model ran at 200 kHz)")
-    max_sro_ppm: float = setting(100.0, "max |sample-rate offset|, parts per million")
+                                          "`amc classify` (RML2016's GNU Radio channel model ran at 200 kHz)",
+                                 bounds="(0, 1e12]")
+    max_sro_ppm: float = setting(100.0, "max |sample-rate offset|, parts per million", bounds="[0, 100000)")
     random_phase: bool = setting(True, "uniform random carrier phase")
     fading: str = setting("rician", "multipath fading", choices=("none", "rayleigh", "rician"))
-    rician_k_db: tuple[float, float] = setting((0.0, 10.0), "K-factor range for rician fading, dB")
-    fading_taps: int = setting(3, "multipath taps (1 = flat fading)")
-    seed: int = setting(0, "one seeded numpy Generator drives every random choice")
+    rician_k_db: tuple[float, float] = setting((0.0, 10.0), "K-factor range for rician fading, dB", bounds="[-50, 50]")
+    fading_taps: int = setting(3, "multipath taps (1 = flat fading)", bounds="[1, 64]")
+    seed: int = setting(0, "one seeded numpy Generator drives every random choice", bounds=">= 0")
 
     def validate(self) -> SynthConfig:
         choice("class set", self.class_set, list(CLASS_SETS))
@@ -171,36 +250,18 @@ class SynthConfig:
         dup = sorted({c for c in self.classes or [] if (self.classes or []).count(c) > 1})
         if dup:
             raise ConfigError(f"--classes names {', '.join(dup)} more than once; give each class once")
-        if self.frames_per_class_snr <= 0:
-            raise ConfigError(f"frames_per_class_snr (--frames) must be > 0, got {self.frames_per_class_snr}")
-        if self.seed < 0:
-            raise ConfigError(f"seed (--seed) must be >= 0, got {self.seed}")
+        check_bounds(self)
         if not self.snrs:
             raise ConfigError("snrs (--snrs) must not be empty")
-        if not all(math.isfinite(s) for s in self.snrs) or len(set(self.snrs)) != len(self.snrs):
-            raise ConfigError("snrs (--snrs) must be finite and each given once")
-        if self.frame_length is not None and self.frame_length < 16:
-            raise ConfigError(f"frame_length (--length) must be >= 16, got {self.frame_length}")
-        if not (math.isfinite(self.sample_rate) and self.sample_rate > 0):
-            raise ConfigError(f"sample_rate (--sample-rate) must be > 0 Hz, got {self.sample_rate:g}")
-        if not 0 <= self.max_cfo < 0.5:
-            raise ConfigError(f"max_cfo (--max-cfo) is in cycles/sample and must be in [0, 0.5) (offsets beyond "
-                              f"+-0.5 alias), got {self.max_cfo:g}; e.g. 500 Hz at 200 kHz is 0.0025")
-        if not 0 <= self.max_sro_ppm < 1e5:
-            raise ConfigError(f"max_sro_ppm (--max-sro-ppm) must be in [0, 100000), got {self.max_sro_ppm:g}")
-        if self.fading_taps < 1:
-            raise ConfigError(f"fading_taps (--fading-taps) must be >= 1, got {self.fading_taps}")
+        if len(set(self.snrs)) != len(self.snrs):
+            raise ConfigError("snrs (--snrs) must give each SNR once")
         lo, hi = self.rician_k_db
         if not lo <= hi:
             raise ConfigError(f"rician_k_db (--rician-k-db) must be lo:hi with lo <= hi, got {lo:g}:{hi:g}")
         choice("ssb_sideband", self.ssb_sideband, ["upper", "lower", "both"])
-        if self.min_symbols < 1:
-            raise ConfigError(f"min_symbols (--min-symbols) must be >= 1, got {self.min_symbols}")
-        for name, (low, high) in RANGE_BOUNDS.items():
-            lo, hi = span(getattr(self, name), name)
-            if not low <= lo <= hi <= high:
-                raise ConfigError(f"{name} (--{name.replace('_', '-')}) {lo:g}:{hi:g} must lie within "
-                                  f"{low:g}..{high:g}")
+        for name in ("sps", "rolloff", "apsk_ring_scale", "cpfsk_index", "gfsk_index", "gfsk_bt", "gmsk_bt",
+                     "am_index", "fm_deviation", "message_bw"):  # the per-frame ranges: lo <= hi
+            span(getattr(self, name), f"{name} (--{name.replace('_', '-')})")
         return self
 
     @property
@@ -217,34 +278,33 @@ class SynthConfig:
 class ModelConfig:
     """The CLDNN family: denoiser, noise-fraction head, FiLM, dual path, expert features."""
 
-    num_classes: int = setting(11, "set from the dataset", cli=False)
-    frame_length: int = setting(128, "set from the dataset", cli=False)
+    num_classes: int = setting(11, "set from the dataset", cli=False, bounds="[1, 100000]")
+    frame_length: int = setting(128, "set from the dataset", cli=False, bounds="[16, 1048576]")
     denoiser: bool = setting(True, "learned residual conv encoder-decoder")
     dual_path: bool = setting(True, "classifier sees raw and denoised frames (needs denoiser)")
     film: bool = setting(True, "FiLM of conv features from the estimated noise fraction")
     expert: bool = setting(False, "cumulant / amplitude / phase / frequency features into the dense head")
-    conv_channels: int = setting(64, "channels of the classifier's conv blocks")
-    conv_blocks: int = setting(3, "conv blocks in the classifier body")
-    kernel_size: int = setting(7, "conv kernel of the classifier body")
+    conv_channels: int = setting(64, "channels of the classifier's conv blocks", bounds="[1, 4096]")
+    conv_blocks: int = setting(3, "conv blocks in the classifier body", bounds="[1, 64]")
+    kernel_size: int = setting(7, "conv kernel of the classifier body", bounds="[1, 255]")
     rnn: str = setting("lstm", "recurrent layer type", choices=("lstm", "gru"))
-    rnn_hidden: int = setting(64, "recurrent hidden size")
-    rnn_layers: int = setting(1, "recurrent layers")
-    dense: int = setting(128, "dense head width")
-    dropout: float = setting(0.2, "dropout in the dense head")
-    denoiser_channels: int = setting(32, "denoiser width")
-    denoiser_depth: int = setting(3, "denoiser encoder (and decoder) levels")
-    snr_range_db: tuple[float, float] = setting((-30.0, 40.0), "clamp of the derived SNR estimate")
+    rnn_hidden: int = setting(64, "recurrent hidden size", bounds="[1, 4096]")
+    rnn_layers: int = setting(1, "recurrent layers", bounds="[1, 16]")
+    dense: int = setting(128, "dense head width", bounds="[1, 65536]")
+    dropout: float = setting(0.2, "dropout in the dense head", bounds="[0, 1)")
+    denoiser_channels: int = setting(32, "denoiser width", bounds="[1, 4096]")
+    denoiser_depth: int = setting(3, "denoiser encoder (and decoder) levels", bounds="[1, 16]")
+    snr_range_db: tuple[float, float] = setting((-30.0, 40.0), "clamp of the derived SNR estimate",
+                                                bounds="[-100, 100]")
 
     def validate(self) -> ModelConfig:
         choice("rnn", self.rnn, ["lstm", "gru"])
         if self.dual_path and not self.denoiser:
             raise ConfigError("dual_path needs the denoiser: set denoiser=True or dual_path=False")
-        for name in ("num_classes", "frame_length", "conv_channels", "conv_blocks", "rnn_hidden",
-                     "dense", "denoiser_channels", "denoiser_depth"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"model {name} must be > 0, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_bounds(self)
+        lo, hi = self.snr_range_db
+        if not lo <= hi:
+            raise ConfigError(f"snr_range_db must be lo:hi with lo <= hi, got {lo:g}:{hi:g}")
         return self
 
 
@@ -255,62 +315,47 @@ class TrainConfig:
     data: str = setting("", "dataset file (HDF5, RadioML layout), stored as an absolute path", cli=False)
     out_dir: str = setting("runs/run", "run directory", cli=False)
     preset: str = setting("a4", "named recipe the values started from", cli=False)
-    epochs: int = setting(10, "epochs")
-    batch_size: int = setting(256, "frames per step")
-    lr: float = setting(2e-3, "AdamW learning rate (cosine schedule)")
-    weight_decay: float = setting(1e-4, "AdamW weight decay")
-    lambda_den: float = setting(1.0, "weight of MSE(denoised, clean)")
-    lambda_id: float = setting(0.05, "weight of the identity loss on high-SNR clean frames")
-    lambda_eta: float = setting(0.5, "weight of the noise-fraction loss")
-    lambda_snr: float = setting(0.0, "weight of the SNR-consistency loss")
-    lambda_feat: float = setting(0.0, "weight of the stem-feature preservation loss")
-    id_snr_min: float = setting(10.0, "clean frames from labels at or above this SNR feed the identity loss")
-    mixup_alpha: float = setting(0.2, "Beta(alpha, alpha) for the mixing weight")
-    mixup_prob: float = setting(0.0, "probability that a batch is mixed (0 = off)")
-    mixup_snr_min: float | None = setting(None, "only frames at or above this SNR are mixed")
+    epochs: int = setting(10, "epochs", bounds="[1, 100000]")
+    batch_size: int = setting(256, "frames per step", bounds="[1, 1048576]")
+    lr: float = setting(2e-3, "AdamW learning rate (cosine schedule)", bounds="(0, 10]")
+    weight_decay: float = setting(1e-4, "AdamW weight decay", bounds="[0, 10]")
+    lambda_den: float = setting(1.0, "weight of MSE(denoised, clean)", bounds="[0, 1000]")
+    lambda_id: float = setting(0.05, "weight of the identity loss on high-SNR clean frames", bounds="[0, 1000]")
+    lambda_eta: float = setting(0.5, "weight of the noise-fraction loss", bounds="[0, 1000]")
+    lambda_snr: float = setting(0.0, "weight of the SNR-consistency loss", bounds="[0, 1000]")
+    lambda_feat: float = setting(0.0, "weight of the stem-feature preservation loss", bounds="[0, 1000]")
+    id_snr_min: float = setting(10.0, "clean frames from labels at or above this SNR feed the identity loss",
+                                bounds="[-200, 200]")
+    mixup_alpha: float = setting(0.2, "Beta(alpha, alpha) for the mixing weight", bounds="(0, 1000]")
+    mixup_prob: float = setting(0.0, "probability that a batch is mixed (0 = off)", bounds="[0, 1]")
+    mixup_snr_min: float | None = setting(None, "only frames at or above this SNR are mixed", bounds="[-200, 200]")
     mixup_cls_only: bool = setting(True, "mixup on the classification loss only, or on every loss (legacy)",
                                    flags=("--mixup-cls-only/--mixup-all-losses",))
     aug_shift: bool = setting(False, "random circular time shift")
     snr_balanced: bool = setting(False, "sample every SNR equally often")
-    degrade_delta_db: tuple[float, float] = setting((3.0, 10.0), "extra-noise range where no clean frame exists")
+    degrade_delta_db: tuple[float, float] = setting((3.0, 10.0), "extra-noise range where no clean frame exists",
+                                                    bounds="[0, 100]")
     degrade_focus: str | None = setting(None, "real data without clean frames: aim degradation at this band, one of "
                                               "the --bands names (low, mid or high by default)")
-    val_fraction: float = setting(0.15, "validation share, stratified by (class, SNR)")
-    test_fraction: float = setting(0.15, "test share, stratified by (class, SNR)")
-    split_seed: int = setting(0, "seed of the split")
+    val_fraction: float = setting(0.15, "validation share, stratified by (class, SNR)", bounds="(0, 1)")
+    test_fraction: float = setting(0.15, "test share, stratified by (class, SNR)", bounds="[0, 1)")
+    split_seed: int = setting(0, "seed of the split", bounds=">= 0")
     bands: dict[str, tuple[float, float]] = setting(
         factory=lambda: dict(DEFAULT_BANDS),
         help="SNR bands for band means, any names, disjoint: name=lo:hi,... (hi may be inf)")
     select_metric: str = setting("val_acc", "what chooses best.pt: val_acc or band:NAME (e.g. band:low)")
-    patience: int = setting(0, "stop after this many epochs without improvement (0 = off)")
+    patience: int = setting(0, "stop after this many epochs without improvement (0 = off)", bounds="[0, 100000]")
     amp: bool = setting(False, "bf16/fp16 autocast where supported")
-    seed: int = setting(0, "seed of init, order, augmentation and mixup")
-    num_workers: int = setting(0, "DataLoader workers for streamed (larger than memory) datasets")
-    max_frames: int | None = setting(None, "cap on training frames per epoch", shown="all")
-    threads: int = setting(0, "torch CPU threads (0 = one per core); does not change a run's results")
+    seed: int = setting(0, "seed of init, order, augmentation and mixup", bounds=">= 0")
+    num_workers: int = setting(0, "DataLoader workers for streamed (larger than memory) datasets", bounds="[0, 256]")
+    max_frames: int | None = setting(None, "cap on training frames per epoch", shown="all", bounds=">= 1")
+    threads: int = setting(0, "torch CPU threads (0 = one per core); does not change a run's results",
+                           bounds="[0, 1024]")
 
     def validate(self) -> TrainConfig:
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} (--{name.replace('_', '-')}) must be > 0, got {getattr(self, name)}")
-        if self.max_frames is not None and self.max_frames <= 0:
-            raise ConfigError(f"max_frames (--max-frames) must be > 0, got {self.max_frames}")
-        if self.threads < 0:
-            raise ConfigError(f"threads (--threads) must be >= 0 (0 = one per core), got {self.threads}")
-        if self.patience < 0 or self.num_workers < 0:
-            raise ConfigError("patience and num_workers (--patience, --num-workers) must be >= 0")
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr}")
-        if self.mixup_alpha <= 0:
-            raise ConfigError(f"mixup_alpha must be > 0, got {self.mixup_alpha}")
-        if not 0.0 <= self.mixup_prob <= 1.0:
-            raise ConfigError(f"mixup_prob must be in [0, 1], got {self.mixup_prob}")
-        for name in ("lambda_den", "lambda_id", "lambda_eta", "lambda_snr", "lambda_feat"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not (0 < self.val_fraction < 1 and 0 <= self.test_fraction < 1
-                and self.val_fraction + self.test_fraction < 1):
-            raise ConfigError("val_fraction and test_fraction must be in (0, 1) and sum below 1")
+        check_bounds(self)
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ConfigError("val_fraction and test_fraction (--val-fraction, --test-fraction) must sum below 1")
         validate_bands(self.bands)
         if self.select_metric != "val_acc":
             band = self.select_metric.removeprefix("band:")
@@ -320,8 +365,8 @@ class TrainConfig:
         if self.degrade_focus is not None:
             choice("band", self.degrade_focus, list(self.bands))
         lo, hi = self.degrade_delta_db
-        if not 0 <= lo <= hi:
-            raise ConfigError(f"degrade_delta_db must satisfy 0 <= min <= max, got {lo}..{hi}")
+        if not lo <= hi:
+            raise ConfigError(f"degrade_delta_db (--degrade-delta-db) must be lo:hi with lo <= hi, got {lo:g}:{hi:g}")
         return self
 
 

@@ -59,14 +59,42 @@ def test_data_info_on_a_24_by_26_grid_fits_80_columns_and_keeps_every_name(rml20
         row = next(ln for ln in table if ln.split() and ln.split()[0] == name)
         assert row.split()[1:] == ["52", "-20..30", "step", "2", "(26)", "2"], row
     assert "1248 frames, L=32, 24 classes, 26 SNRs (-20..30 dB)" in " ".join(head.split())
-    full = run("data", "info", rml2018_like, "--full").output  # the whole grid: wide, never cut in a pipe
-    header = full[full.index("\nSNR (dB)") + 1:].splitlines()[0].split()
-    assert header[:3] == ["SNR", "(dB)", "OOK"] and header[-1] == "OQPSK"
+    full = run("data", "info", rml2018_like, "--full").output  # the whole grid: one block in a pipe
+    grid = full[full.index("\nclass ") + 1:].splitlines()
+    assert grid[0].split() == ["class", *[str(s) for s in range(-20, 32, 2)]]
+    assert [ln.split()[0] for ln in grid[2:]] == RML2018_CLASSES and all(ln.split()[1:] == ["2"] * 26
+                                                                       for ln in grid[2:])
     assert "…" not in full
     md = parse_markdown(run("data", "info", rml2018_like, "--markdown").output.split("\n\n", 1)[1])
     assert md[0] == ["class", "frames", "SNRs (dB)", "per SNR"] and [r[0] for r in md[1:]] == RML2018_CLASSES
     doc = json.loads(run("data", "info", rml2018_like, "--json", "-").output)
     assert np.asarray(doc["counts"]).shape == (24, 26) and doc["classes"] == RML2018_CLASSES
+
+
+def test_data_info_full_at_80_columns_keeps_every_class_and_snr_whole(rml2018_like, monkeypatch):
+    """In an 80-column terminal the class x SNR grid is cut into blocks of SNR columns, class names whole in each
+    (QAM16 and QAM64 both readable, never `QA…`), every count once."""
+    import io
+
+    import amc.cli.data as data_cli
+    from amc.cli.common import AmcConsole
+
+    buf = io.StringIO()
+    monkeypatch.setattr(data_cli, "console", AmcConsole(file=buf, width=80, no_color=True))
+    r = run("data", "info", rml2018_like, "--full")
+    assert r.exit_code == 0, r.output
+    lines = buf.getvalue().splitlines()
+    assert all(len(ln) <= 80 for ln in lines) and "…" not in buf.getvalue(), max(lines, key=len)
+    headers = [i for i, ln in enumerate(lines) if ln.startswith("class ")]
+    assert len(headers) >= 2  # 26 SNR columns do not fit 80 columns at once
+    snrs, cells = [], {}
+    for i in headers:
+        snrs += [int(v) for v in lines[i].split()[1:]]
+        for ln in lines[i + 2:i + 2 + 24]:
+            name, *counts = ln.split()
+            cells.setdefault(name, []).extend(counts)
+    assert snrs == list(range(-20, 32, 2))
+    assert list(cells) == RML2018_CLASSES and all(c == ["2"] * 26 for c in cells.values())
 
 
 @pytest.fixture(scope="module")
@@ -129,14 +157,14 @@ def test_grid_parser_refuses_with_the_fix(text, message):
 @pytest.mark.parametrize("args, message", [
     (["data", "synth", "--out", "{tmp}/x.h5", "--snrs=-20:30:0.0001", "--frames", "1"], "more than 1000"),
     (["data", "synth", "--out", "{tmp}/x.h5", "--snrs=20:-20:2"], "must be at or above start"),
-    (["data", "synth", "--out", "{tmp}/x.h5", "--max-cfo", "5"], "must be in [0, 0.5)"),
+    (["data", "synth", "--out", "{tmp}/x.h5", "--max-cfo", "5"], "max_cfo (--max-cfo) must be in range 0<=x<0.5"),
     (["data", "synth", "--out", "{tmp}/x.h5", "--classes", "BPSK,BPSK"], "names BPSK more than once"),
     (["data", "synth", "--out", "{tmp}/x.h5", "--class-set", "rml2018", "--frames", "20000"],
      "would take about 146.7 GiB (over 16 GiB)"),
     (["data", "synth"], "no output file: pass --out FILE"),
     (["eval-engine", "{tmp}/m.onnx", "--tolerance-pp", "-1"], "'--tolerance-pp': Input should be greater"),
     (["serve", "{tmp}/m.onnx", "--port", "70000"], "'--port': Input should be less than or equal to 65535"),
-    (["train", "{tmp}/none.h5", "--out", "{tmp}/r", "--epochs", "0"], "epochs (--epochs) must be > 0, got 0"),
+    (["train", "{tmp}/none.h5", "--out", "{tmp}/r", "--epochs", "0"], "epochs (--epochs) must be in range 1<=x<=100000, got 0"),
 ])
 def test_validation_before_work_is_one_line_and_exit_2(tmp_path, args, message):
     r = runner.invoke(app, [a.replace("{tmp}", str(tmp_path)) for a in args], env=ENV)

@@ -47,8 +47,8 @@ def test_help_lists_every_config_field_with_its_default(cmd, classes):
 
 def test_help_shows_preset_specific_defaults():
     text = " ".join(_help("train").split())
-    assert "--dropout <float> dropout in the dense head [default: 0.2 (a4; cldnn 0.15, a3 0.15)]" in text
-    assert "--epochs <int> epochs [default: 10]" in text
+    assert "--dropout <float> dropout in the dense head [default: 0.2 (a4; cldnn 0.15, a3 0.15); 0<=x<1]" in text
+    assert "--epochs <int> epochs [default: 10; 1<=x<=100000]" in text
 
 
 def test_unknown_keys_in_a_config_file_name_the_closest():

@@ -20,6 +20,7 @@ from rich.table import Table
 from amc import jsonio
 from amc.config import AmcError
 from amc.files import atomic_path, writable_dir
+from amc.progress import live_console
 
 PIPE_WIDTH = 10_000  # output that is not a terminal is never cut or wrapped to fit a width
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (`amc ... | head`)
@@ -65,16 +66,23 @@ class UsageError(AmcError):
     """Bad command-line input that is not a config or data error."""
 
 
+def on_screen(out: Console) -> Console:
+    """Where a line for `out` goes: through the progress bar's console while a bar shows on the same terminal,
+    so that the bar's next redraw does not wipe the line (amc.progress); else `out` itself."""
+    live = live_console()
+    return live if live is not None and out.is_terminal else out
+
+
 def say(text: str) -> None:
     """A plain line on stdout (no markup, no highlighting, never wrapped)."""
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    on_screen(console).print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def say_wrapped(text: str, indent: str = "  ", to: Console | None = None) -> None:
     """A plain line wrapped to 80 columns (or the terminal's, if narrower), continued under `indent`:
     notes and other prose that would otherwise run to hundreds of columns in a pipe."""
     out = to or console
-    out.print(textwrap.fill(text, width=min(80, out.width), subsequent_indent=indent, break_on_hyphens=False,
+    on_screen(out).print(textwrap.fill(text, width=min(80, out.width), subsequent_indent=indent, break_on_hyphens=False,
                             break_long_words=False), markup=False, highlight=False, soft_wrap=True)
 
 
@@ -97,7 +105,7 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def error(message: str) -> None:
     """Print `error: message` (first line only) on stderr and exit 2."""
-    err_console.print(f"error: {message.splitlines()[0] if message else 'failed'}", markup=False,
+    on_screen(err_console).print(f"error: {message.splitlines()[0] if message else 'failed'}", markup=False,
                       highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 

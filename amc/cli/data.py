@@ -152,18 +152,46 @@ def info_cmd(
     say_wrapped(f"{d['path']}: {d['frames']} frames, L={d['frame_length']}, {len(d['classes'])} classes, "
                 f"{len(snrs)} SNRs ({min(snrs):g}..{max(snrs):g} dB), clean frames: "
                 f"{'yes' if d['has_clean'] else 'no'}, fingerprint {d['fingerprint']}")
-    if full:
-        columns = ["SNR (dB)", *d["classes"]]
-        rows = [[f"{s:g}", *[str(counts[c][j]) for c in range(len(d["classes"]))]] for j, s in enumerate(snrs)]
-    else:
-        columns = ["class", "frames", "SNRs (dB)", "per SNR"]
-        rows = []
-        for name, row in zip(d["classes"], counts):
-            nz = [c for c in row if c]
-            per = "-" if not nz else (f"{nz[0]}" if min(nz) == max(nz) else f"{min(nz)}..{max(nz)}")
-            rows.append([name, str(sum(row)), _snr_span(snrs, row), per])
+    if full:  # one row per class (names whole), the SNRs across, in as many blocks as the width needs
+        columns = ["class", *[f"{s:g}" for s in snrs]]
+        rows = [[name, *[str(c) for c in row]] for name, row in zip(d["classes"], counts)]
+        if markdown:
+            say("")  # a Markdown table must not follow a paragraph line directly
+            say(markdown_table(columns, rows))
+            return
+        say("frames per class (rows) and SNR in dB (columns):")
+        for k, cols in enumerate(snr_blocks(columns, rows, console.width)):
+            if k:
+                console.print("")
+            block = [[r[0], *[r[i] for i in cols]] for r in rows]
+            console.print(table([columns[0], *[columns[i] for i in cols]], block, right=range(1, len(cols) + 1)))
+        return
+    columns = ["class", "frames", "SNRs (dB)", "per SNR"]
+    rows = []
+    for name, row in zip(d["classes"], counts):
+        nz = [c for c in row if c]
+        per = "-" if not nz else (f"{nz[0]}" if min(nz) == max(nz) else f"{min(nz)}..{max(nz)}")
+        rows.append([name, str(sum(row)), _snr_span(snrs, row), per])
     if markdown:
         say("")  # a Markdown table must not follow a paragraph line directly
         say(markdown_table(columns, rows))
     else:
-        console.print(table(columns, rows, right=range(1, len(columns)) if full else (1, 3)))
+        console.print(table(columns, rows, right=(1, 3)))
+
+
+def snr_blocks(columns: list[str], rows: list[list[str]], width: int) -> list[list[int]]:
+    """The column indices (1..) of each block of a wide table whose first column repeats in every block, so that
+    each block fits `width` (a column of amc's table() takes its widest cell plus 3: padding and divider; at least
+    one column per block)."""
+    def w(i: int) -> int:
+        return max(len(columns[i]), *(len(r[i]) for r in rows)) + 3
+
+    blocks: list[list[int]] = [[]]
+    used = w(0)
+    for i in range(1, len(columns)):
+        if blocks[-1] and used + w(i) > width:
+            blocks.append([])
+            used = w(0)
+        blocks[-1].append(i)
+        used += w(i)
+    return blocks

@@ -80,6 +80,20 @@ def _converter(f: dataclasses.Field, kind: str, name: str) -> Callable[[Any], An
     return None
 
 
+def metavar(kind: str) -> str:
+    """How --help names the value of an option parsed from text: what to type, not `<str>`."""
+    base = kind.replace(" | None", "")
+    if base.startswith("tuple[float") or base == "Range":
+        return "<lo:hi>" if base != "Range" else "<lo:hi|x>"
+    if base.startswith("dict[str, tuple"):
+        return "<name=lo:hi,...>"
+    if base == "list[float]":
+        return "<start:stop:step|list>"
+    if base == "list[str]":
+        return "<name,...>"
+    return f"<{base}|none>" if base != kind else f"<{base}>"
+
+
 def field_parameters(cls: type, defaults: Defaults | None = None, skip: tuple[str, ...] = ()
                      ) -> tuple[list[inspect.Parameter], dict[str, Callable[[Any], Any] | None]]:
     """Keyword-only Typer parameters for the CLI fields of a config dataclass, and their converters."""
@@ -90,9 +104,9 @@ def field_parameters(cls: type, defaults: Defaults | None = None, skip: tuple[st
             continue
         kind, name = str(f.type), flag(f.name)
         shown = meta.get("shown") or (defaults(f.name) if defaults else None) or show(_default(f))
-        help_text = meta.get("help", "") + (" (or none)" if "None" in kind and "list" not in kind
-                                            and not meta.get("shown") else "")
-        help_text += f"  [default: {shown}]"
+        help_text = meta.get("help", "")  # None is allowed where the metavar says `|none`
+        bounds = meta.get("bounds")
+        help_text += f"  [default: {shown}" + (f"; {bounds}]" if bounds else "]")
         conv = _converter(f, kind, name)
         choices = meta.get("choices") or ()
         if kind == "bool":
@@ -104,7 +118,8 @@ def field_parameters(cls: type, defaults: Defaults | None = None, skip: tuple[st
             base = one_of(choices) if choices else {"int": int, "float": float, "str": str}[kind]
             annotation = Annotated[base | None, info]
         else:
-            info = typer.Option(name, *meta.get("flags", ()), help=help_text, show_default=False)
+            info = typer.Option(name, *meta.get("flags", ()), help=help_text, show_default=False,
+                                metavar=metavar(kind))
             annotation = Annotated[str | None, info]
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
                                         annotation=annotation))

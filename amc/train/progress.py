@@ -3,7 +3,8 @@
 The bars show the training rate (frames/s) and the time left for the epoch and for the whole run, and
 vanish when done. Where stderr is not a terminal (a log file, `nohup`), the bars stay hidden and a
 plain status line with the same rate and ETA is printed every `every_s` seconds instead. The epoch lines
-are the caller's (``say``): on stdout whether or not anything else shows.
+are the caller's (``say``): on stdout whether or not anything else shows; while the bars show, through
+their console so that the redraw does not wipe them (amc.progress.live_console).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from amc.progress import LiveBars
 
 
 def duration(seconds: float) -> str:
@@ -42,62 +45,77 @@ def epoch_summary(row: dict[str, Any], epochs: int | None = None, improved: bool
 
 
 class EpochProgress:
+    """The epoch bar (run ETA) and the batch bar (loss, rate, epoch ETA): one ETA each.
+
+    Both ETAs come from this process's measured pace (a resumed run measures afresh) and read `-:--` until
+    there is one; the run's time left is the epoch's plus the remaining whole epochs at the mean duration of
+    the epochs finished here (evaluation and checkpoints included), so it is never shorter than the epoch's.
+    """
+
     def __init__(self, enabled: bool, epochs: int, steps: int, every_s: float = 60.0):
         self.enabled = enabled
         self.console = Console(stderr=True)
         self.epochs, self.steps, self.every_s = epochs, steps, every_s
         self.plain = enabled and not self.console.is_terminal
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
-                                 console=self.console, transient=True, disable=not enabled or self.plain)
+                                 TextColumn("{task.fields[info]}"), console=self.console, transient=True,
+                                 disable=not enabled or self.plain)
+        self.live = LiveBars(self.progress)
         self.epoch_task = self.progress.add_task("epochs", total=epochs, info="")
         self.batch_task = self.progress.add_task("batches", total=steps, info="")
         self.epoch = self.step = self.frames = 0
-        self.t_run = self.t_epoch = self.t_line = time.perf_counter()
-        self.run_steps = 0  # steps done by this process (a resumed run starts later)
+        self.t_epoch = self.t_line = time.perf_counter()
+        self.epoch_times: list[float] = []  # full epochs finished by this process (a resumed run starts later)
 
     def __enter__(self) -> EpochProgress:
-        self.progress.__enter__()
+        self.live.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(None, None, None)
+        self.live.__exit__()
 
     def start_epoch(self, epoch: int) -> None:
         self.epoch, self.step, self.frames = epoch, 0, 0
         self.t_epoch = time.perf_counter()
-        self.progress.update(self.epoch_task, completed=epoch)
-        self.progress.reset(self.batch_task, total=self.steps, description=f"epoch {epoch + 1}")
+        self.progress.update(self.epoch_task, completed=epoch, info="run ETA -:--")
+        self.progress.reset(self.batch_task, total=self.steps, description=f"epoch {epoch + 1}",
+                            info="ETA -:--")
 
     def rate(self) -> float:
         """Training frames/s of the current epoch so far."""
         return self.frames / max(time.perf_counter() - self.t_epoch, 1e-9)
 
-    def eta(self) -> tuple[float, float]:
-        """(seconds left in this epoch, seconds left in the run), from this process's measured pace."""
-        now = time.perf_counter()
-        per_step = (now - self.t_epoch) / max(self.step, 1)
+    def eta(self) -> tuple[float | None, float | None]:
+        """(seconds left in this epoch, seconds left in the run); None before any step was timed."""
+        if self.step == 0:
+            return None, None
+        per_step = (time.perf_counter() - self.t_epoch) / self.step
         epoch_left = per_step * (self.steps - self.step)
-        done = self.run_steps
-        run_per_step = (now - self.t_run) / max(done, 1)  # includes evaluation and checkpoints
-        left = (self.epochs - self.epoch) * self.steps - self.step
-        return epoch_left, run_per_step * left
+        per_epoch = (sum(self.epoch_times) / len(self.epoch_times) if self.epoch_times
+                     else per_step * self.steps)  # no epoch finished yet: training steps only
+        return epoch_left, epoch_left + per_epoch * max(self.epochs - self.epoch - 1, 0)
 
     def status(self) -> str:
         epoch_left, run_left = self.eta()
         return (f"epoch {self.epoch + 1}/{self.epochs}  batch {self.step}/{self.steps}  {self.rate():.0f} fr/s  "
-                f"ETA epoch {duration(epoch_left)}, run {duration(run_left)}")
+                f"ETA epoch {_eta(epoch_left)}, run {_eta(run_left)}")
 
     def advance(self, loss: float, frames: int = 0) -> None:
         self.step += 1
-        self.run_steps += 1
         self.frames += frames
-        _, run_left = self.eta()
-        self.progress.update(self.batch_task, advance=1, info=f"loss {loss:.3f}  {self.rate():.0f} fr/s")
-        self.progress.update(self.epoch_task, info=f"run ETA {duration(run_left)}")
+        epoch_left, run_left = self.eta()
+        self.progress.update(self.batch_task, advance=1,
+                             info=f"loss {loss:.3f}  {self.rate():.0f} fr/s  ETA {_eta(epoch_left)}")
+        self.progress.update(self.epoch_task, info=f"run ETA {_eta(run_left)}")
         if self.plain and time.perf_counter() - self.t_line >= self.every_s:
             self.t_line = time.perf_counter()
             self.console.print(self.status(), highlight=False)
 
     def finish_epoch(self, epochs_done: int) -> None:
+        """After the epoch's evaluation and checkpoint: its full duration paces the run ETA."""
+        self.epoch_times.append(time.perf_counter() - self.t_epoch)
         self.progress.update(self.epoch_task, completed=epochs_done)
+
+
+def _eta(seconds: float | None) -> str:
+    return "-:--" if seconds is None else duration(seconds)
