@@ -125,6 +125,38 @@ def test_compare_markdown_is_valid_and_has_the_table_columns(two_runs):
         assert cell in table  # the terminal table shows the same values, uncut
     rows = json.loads(run("compare", *two_runs, "--json", "-").output)
     assert rows[1]["delta"]["val_acc"] == pytest.approx(rows[1]["best_val_acc"] - rows[0]["best_val_acc"])
+    assert rows[1]["same_val"] is True and "note:" not in table  # same data, same split: nothing to say
+
+
+def test_compare_notes_runs_validated_on_other_data_or_other_band_edges(two_runs, tmp_path):
+    """A run trained on another dataset (its summary names another fingerprint and validation split), and one
+    whose `high` band has other edges: the deltas stay (val_acc) but a note says they compare different frames;
+    a band with other edges gets no delta."""
+    import shutil
+
+    other = tmp_path / "other_data"
+    shutil.copytree(two_runs[1], other)
+    s = json.loads((other / "summary.json").read_text())
+    s["split"] = {**s["split"], "fingerprint": "0123456789abcdef", "val_sha256": "fedcba9876543210"}
+    (other / "summary.json").write_text(json.dumps(s))
+    edges = tmp_path / "other_edges"
+    shutil.copytree(two_runs[1], edges)
+    s = json.loads((edges / "summary.json").read_text())
+    s["band_edges"]["high"] = [12.0, None]
+    (edges / "summary.json").write_text(json.dumps(s))
+    out = run("compare", two_runs[0], other, edges)
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())
+    base_fp = json.loads((two_runs[0] / "summary.json").read_text())["split"]["fingerprint"]
+    assert (f"note: {other} was validated on another dataset (fingerprint 0123456789abcdef vs {base_fp}) than "
+            f"{two_runs[0]}: its deltas compare accuracy on different frames") in text
+    assert f"note: {edges} defines band(s) high with other SNR edges: no delta" in text
+    assert str(edges) not in text.split("note:")[1]  # the same-data run gets no dataset note
+    rows = json.loads(run("compare", two_runs[0], other, edges, "--json", "-").output)
+    assert [r["same_val"] for r in rows] == [True, False, True]
+    assert "high" not in rows[2]["delta"] and "high" in rows[1]["delta"]
+    md = run("compare", two_runs[0], other, "--markdown").output
+    assert "|\n\nnote: " in md  # a blank line ends the Markdown table before the note
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -32,8 +32,34 @@ def _usage_name(self: typer.core.TyperArgument) -> str:
     return name + ("..." if self.nargs != 1 else "")
 
 
+def _usage_pieces(self: typer.core.TyperArgument, ctx: typer.Context) -> list[str]:
+    """A hidden argument (an old spelling kept for a release) stays out of the usage line as it stays out of
+    the Arguments section: `amc data synth [OPTIONS]`, not `... [OUT]` with no OUT explained."""
+    return [] if self.hidden else [_usage_name(self)]
+
+
+def _display_type(self: typer.core.TyperArgument, ctx: typer.Context) -> str:
+    """`RUN... <path>` rather than `RUN <list[Path]>`: the usage's `...` says there may be several; the type
+    is what each one is, in the lower case every other type is written in."""
+    label = _plain_display_type(self, ctx)
+    if label.startswith("<list[") and label.endswith("]>"):
+        label = "<" + label[len("<list["):-2] + ">"
+    return label.replace("Path", "path")
+
+
+def _short_help(self: typer.core.TyperCommand, limit: int = 45) -> str:
+    """The whole first sentence of a command's help in `amc --help` (wrapped, never cut with `...`)."""
+    text = " ".join((self.short_help or self.help or "").split("\n\n")[0].split())
+    return text
+
+
+_plain_display_type = typer.core.TyperArgument.display_type
 if hasattr(typer.core.TyperArgument, "_usage_display_name"):
     typer.core.TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
+    typer.core.TyperArgument.get_usage_pieces = _usage_pieces  # type: ignore[method-assign,assignment]
+    typer.core.TyperArgument.display_type = _display_type  # type: ignore[method-assign,assignment]
+typer.core.TyperCommand.get_short_help_str = _short_help  # type: ignore[method-assign,assignment]
+typer.core.TyperGroup.get_short_help_str = _short_help  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(help="Automatic modulation classification: data, training, export, verified engines.",
                   no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)

@@ -14,7 +14,17 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from amc.cli.common import check_output, console, err_console, say_wrapped, table, user_errors, write_json
+from amc.cli.common import (
+    MAX_THREADS,
+    THREADS_HELP,
+    check_output,
+    console,
+    err_console,
+    say_wrapped,
+    table,
+    user_errors,
+    write_json,
+)
 from amc.cli.options import one_of
 from amc.runtime import PROVIDERS
 
@@ -26,7 +36,7 @@ def register(app: typer.Typer) -> None:
 
 
 def classify_cmd(
-    input: Annotated[str, typer.Argument(
+    input: Annotated[Path, typer.Argument(
         metavar="INPUT", help="SigMF recording (NAME, NAME.sigmf-meta or .sigmf-data), a raw IQ file, or '-' for a "
                               "stream on stdin.", show_default=False)],
     model: Annotated[Path | None, Opt(help="Model: .onnx, .engine, .pt, a run directory or "
@@ -41,8 +51,8 @@ def classify_cmd(
                                                               "names have it).")] = None,
     center_offset: Annotated[str | None, Opt(metavar="<hz>", help="Classify this one channel, Hz from the recording's "
                                                                 "centre (-60k), window by window: shifted to 0 Hz "
-                                                                "and low-pass filtered before resampling (default: "
-                                                                "0; see --scan).")] = None,
+                                                                "and low-pass filtered before resampling (see "
+                                                                "--scan). [default: 0]")] = None,
     scan: Annotated[bool | None, Opt("--scan/--no-scan", help="Find every transmission (energy detection on the "
                                                               "spectrogram) and classify each whole [default: on for "
                                                               "a file, the sdr model and no --center-offset].",
@@ -52,13 +62,13 @@ def classify_cmd(
     iq_correction: Annotated[bool, Opt("--iq-correction/--no-iq-correction",
                                        help="Remove the DC offset and IQ imbalance of fixed-point recordings (cu8, "
                                             "cs8, ci16).")] = True,
-    bandwidth: Annotated[str | None, Opt(metavar="<hz>", help="Channel low-pass width, Hz (default: the model's "
-                                                            "rate).")] = None,
-    model_rate: Annotated[str | None, Opt(metavar="<hz>", help="Sample rate the model was trained at, Hz (default: "
-                                                             "its metadata; needed for models trained on imported "
-                                                             "data).")] = None,
-    hop: Annotated[int | None, Opt(help="Samples between window starts at the model's rate (default: the "
-                                        "frame length, no overlap).")] = None,
+    bandwidth: Annotated[str | None, Opt(metavar="<hz>", help="Channel low-pass width, Hz. [default: the model's "
+                                                            "rate]")] = None,
+    model_rate: Annotated[str | None, Opt(metavar="<hz>", help="Sample rate the model was trained at, Hz (needed "
+                                                             "for models trained on imported data). [default: its "
+                                                             "metadata]")] = None,
+    hop: Annotated[int | None, Opt(help="Samples between window starts at the model's rate. [default: the "
+                                        "frame length, no overlap]")] = None,
     batch_size: Annotated[int, Opt(help="Windows per engine call.")] = 256,
     min_prob: Annotated[float, Opt(help="Windows with a lower top probability are labelled 'unknown'.")] = 0.5,
     min_snr: Annotated[float, Opt(help="Windows with a lower SNR estimate (dB) are labelled 'noise'.")] = -10.0,
@@ -74,7 +84,7 @@ def classify_cmd(
                                                                    "beside a raw file).")] = True,
     plot: Annotated[Path | None, Opt(help="PNG: spectrogram, class timeline, top probability.")] = None,
     provider: Annotated[one_of(PROVIDERS), Opt(help="Execution provider.")] = "auto",  # type: ignore[valid-type]
-    threads: Annotated[int | None, Opt(help="Engine CPU threads (default: the runtime's).")] = None,
+    threads: Annotated[int, Opt(help=THREADS_HELP, min=0, max=MAX_THREADS)] = 0,
     json_out: Annotated[str | None, Opt("--json", metavar="PATH", help="Write the full result (every segment) "
                                                                        "as JSON ('-': stdout).")] = None,
     progress: Annotated[bool, Opt("--progress/--no-progress", help="Progress bar on stderr.")] = True,
@@ -83,7 +93,7 @@ def classify_cmd(
     """Classify a recording or live stream window by window: segments, SigMF annotations, a picture."""
     from amc.classify import ClassifySettings, classify
 
-    rec = Path(input)
+    rec = input
     base = rec.with_suffix("") if rec.suffix in (".sigmf-meta", ".sigmf-data") else rec
     pair = [Path(f"{base}.sigmf-meta"), Path(f"{base}.sigmf-data")]  # either half of a SigMF recording
     check_output(json_out, "--json", [input, model, *pair], overwrite, json_report=True)
@@ -93,14 +103,14 @@ def classify_cmd(
     from amc.classify.frontend import parse_hz
 
     result = classify(ClassifySettings(
-        input=input, model=str(model) if model else None, format=format,
+        input=str(input), model=str(model) if model else None, format=format,
         sample_rate=parse_hz(sample_rate, "--sample-rate"), center_freq=parse_hz(center_freq, "--center-freq"),
         center_offset=parse_hz(center_offset, "--center-offset"), scan=scan, threshold_db=threshold_db,
         correct_iq=iq_correction, bandwidth=parse_hz(bandwidth, "--bandwidth"),
         model_rate=parse_hz(model_rate, "--model-rate"), hop=hop,
         batch_size=batch_size, min_prob=min_prob, min_snr=min_snr, min_windows=min_windows, rows=rows,
         annotate=annotate, annotations=annotations, plot=str(plot) if plot else None, provider=provider,
-        threads=threads, progress=progress, overwrite=overwrite, json=json_out))
+        threads=threads or None, progress=progress, overwrite=overwrite, json=json_out))
     out = err_console if rows == "-" or json_out == "-" else console
     if json_out:
         write_json(json_out, result)

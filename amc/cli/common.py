@@ -22,6 +22,9 @@ from amc.config import AmcError
 from amc.files import atomic_path, writable_dir
 from amc.progress import live_console
 
+# `--threads N` on every command: 0 is each one's default (train: one per core; engines: the runtime's).
+MAX_THREADS = 1024
+THREADS_HELP = "CPU threads (0: the runtime's default)."
 PIPE_WIDTH = 10_000  # output that is not a terminal is never cut or wrapped to fit a width
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (`amc ... | head`)
 

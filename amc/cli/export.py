@@ -13,6 +13,15 @@ from amc.export.formats import FORMATS
 from amc.export.parity import PRECISIONS
 
 
+def precision_help() -> str:
+    """Which precisions each format takes, from the one table that decides it (amc.export.formats)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name, f in FORMATS.items():
+        groups.setdefault(f.precisions, []).append(name)
+    per = "; ".join(f"{', '.join(names)}: {' '.join(p)}" for p, names in groups.items())
+    return f"{per}. int8: static QDQ (TensorRT-ready); int8-dynamic: ONNX Runtime CPU only."
+
+
 def register(app: typer.Typer) -> None:
     app.command("export")(user_errors(export_cmd))
 
@@ -22,8 +31,7 @@ def export_cmd(
                                                                "when it has none) or checkpoint file.")],
     format: Annotated[one_of(list(FORMATS)), typer.Option("--format", help="Artifact format.")] = "onnx",  # type: ignore[valid-type]
     precision: Annotated[one_of(list(PRECISIONS)),  # type: ignore[valid-type]
-                         typer.Option(help="int8: static QDQ (TensorRT-ready); int8-dynamic: ONNX Runtime CPU only.")
-                         ] = "fp32",
+                         typer.Option(help=precision_help())] = "fp32",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file or repository directory. "
                                                                  "[default: beside the checkpoint]")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset (13..20).")] = 17,

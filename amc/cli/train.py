@@ -15,6 +15,7 @@ from amc.cli.common import (
     err_console,
     markdown_table,
     say,
+    say_wrapped,
     table,
     user_errors,
     write_json,
@@ -112,7 +113,7 @@ def compare_cmd(
                                                  help="Write the rows as JSON ('-': stdout).")] = None,
 ) -> None:
     """The ablation table: best val_acc (epoch), band means, deltas against the first run."""
-    from amc.eval.compare import compare_runs, table_rows
+    from amc.eval.compare import compare_runs, differences, table_rows
 
     check_output(json_out, "--json", list(runs), json_report=True)
     rows = compare_runs(runs)
@@ -125,3 +126,8 @@ def compare_cmd(
         say(markdown_table(columns, cells))
     else:
         console.print(table(columns, cells, right=range(1, len(columns))))
+    notes = differences(rows)
+    if notes and markdown:
+        say("")  # a line right under a Markdown table would read as one of its rows
+    for note in notes:
+        say_wrapped(f"note: {note}")

@@ -90,6 +90,7 @@ def bench(model_path: str | os.PathLike[str], batches: Sequence[int] = (1, 8, 64
     if ref is not None and ref.frame_length != engine.frame_length:
         raise ConfigError(f"{compare_torch} takes frames of {ref.frame_length} samples, "
                           f"{Path(model_path).name} takes {engine.frame_length}")
+    same = None if ref is None else same_model(engine.metadata, ref.metadata, model_path, compare_torch)
     total = len(batches) * (2 if ref is not None else 1)
     with Bar("bench", total, "batch sizes", enabled=progress) as bar:
         result: dict[str, Any] = {
@@ -97,7 +98,7 @@ def bench(model_path: str | os.PathLike[str], batches: Sequence[int] = (1, 8, 64
             "frame_length": int(engine.frame_length), "threads": threads, "cpu_count": os.cpu_count(),
             "machine": platform.processor() or platform.machine(), "seconds": seconds,
             "device": str(getattr(engine, "device", "cpu")), "providers": getattr(engine, "providers", None),
-            "notes": list(getattr(engine, "notes", [])),
+            "notes": list(getattr(engine, "notes", [])) + ([same] if same else []),
             "engine": bench_engine(engine, batches, seconds, on_batch=bar.advance), "torch": None, "speedup": None,
         }
         if ref is not None:
@@ -107,6 +108,22 @@ def bench(model_path: str | os.PathLike[str], batches: Sequence[int] = (1, 8, 64
         result["speedup"] = [{"batch": e["batch"], "x": e["frames_per_s"] / t["frames_per_s"]}
                              for e, t in zip(result["engine"], result["torch"])]
     return result
+
+
+def same_model(engine_meta: dict[str, Any], torch_meta: dict[str, Any], model_path: Any, torch_path: Any
+               ) -> str | None:
+    """Whether --compare-torch is the model the engine was built from. Another architecture: refused (its
+    speed-up would compare different networks). The same architecture with other weights (same cost per
+    frame): a note. None when it is the engine's own checkpoint (or the engine does not say)."""
+    mine, theirs = engine_meta.get("model_config"), torch_meta.get("model_config")
+    if mine and theirs and mine != theirs:
+        raise ConfigError(f"--compare-torch {torch_path} is another architecture than {Path(model_path).name} "
+                          "(model settings differ): give the checkpoint or run it was exported from")
+    a, b = engine_meta.get("checkpoint_sha256"), torch_meta.get("checkpoint_sha256")
+    if a and b and a != b:
+        return (f"--compare-torch {torch_path} is not the checkpoint {Path(model_path).name} was exported from "
+                f"(sha256 {b[:12]} vs {a[:12]}): same architecture, so the speed-up holds, but its outputs differ")
+    return None
 
 
 def print_bench(result: dict[str, Any], console: Any = None) -> None:
