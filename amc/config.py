@@ -438,44 +438,28 @@ def preset(name: str, **overrides: Any) -> tuple[ModelConfig, TrainConfig]:
     return ModelConfig(**model_values), TrainConfig(**{"preset": name, **train_values})
 
 
-# Allowed values of each ServeConfig setting (inclusive); --help shows them.
-SERVE_BOUNDS: dict[str, tuple[float, float]] = {
-    "max_batch": (1, 65536), "max_delay_ms": (0.0, 3600000.0), "max_request_frames": (1, 65536),
-    "max_body_mib": (0.001, 1024.0), "max_queue_frames": (1, 1 << 20), "client_share": (0.01, 1.0),
-    "request_timeout_s": (0.01, 3600.0), "refusal_pause_ms": (0.0, 10000.0), "top_k": (1, 1000),
-}
-
-
-def _bounds(name: str) -> str:
-    return "..".join(str(int(v)) if float(v).is_integer() else f"{v:g}" for v in SERVE_BOUNDS[name])
-
-
 @dataclass
 class ServeConfig:
     """Settings of `amc serve`: batching and the limits that protect the service from big or many requests."""
 
-    max_batch: int = setting(256, f"most frames per engine call (dynamic batching), {_bounds('max_batch')}")
-    max_delay_ms: float = setting(2.0, f"longest wait to gather a batch, ms, {_bounds('max_delay_ms')}")
+    max_batch: int = setting(256, "most frames per engine call (dynamic batching)", bounds="[1, 65536]")
+    max_delay_ms: float = setting(2.0, "longest wait to gather a batch, ms", bounds="[0, 3600000]")
     max_request_frames: int = setting(4096, "most frames in one request (413 beyond); a JSON body may hold at most "
-                                            f"frames x 2 x L x 32 bytes, {_bounds('max_request_frames')}")
-    max_body_mib: float = setting(64.0, f"cap on any request body, MiB (413 beyond), {_bounds('max_body_mib')}")
+                                            "frames x 2 x L x 32 bytes", bounds="[1, 65536]")
+    max_body_mib: float = setting(64.0, "cap on any request body, MiB (413 beyond)", bounds="[0.001, 1024]")
     max_queue_frames: int = setting(8192, "frames waiting for the engine, all clients together (503 + Retry-After "
-                                          f"beyond), {_bounds('max_queue_frames')}")
+                                          "beyond)", bounds="[1, 1048576]")
     client_share: float = setting(0.5, "fraction of the queue one client address may hold (503 + Retry-After "
-                                       f"beyond), {_bounds('client_share')}")
+                                       "beyond)", bounds="[0.01, 1]")
     request_timeout_s: float = setting(10.0, "deadline of a request from its arrival: 503 if it expires queued "
-                                             f"(dropped before inference), 504 in the engine, "
-                                             f"{_bounds('request_timeout_s')}")
+                                             "(dropped before inference), 504 in the engine", bounds="[0.01, 3600]")
     refusal_pause_ms: float = setting(250.0, "a 413, or a 503 for a full queue or share, is sent after this pause "
                                              "so that a client ignoring it cannot retry at full speed (its body "
-                                             f"is not read meanwhile), ms, {_bounds('refusal_pause_ms')}")
-    top_k: int = setting(3, f"classes per frame in an answer unless the request asks, {_bounds('top_k')}")
+                                             "is not read meanwhile), ms", bounds="[0, 10000]")
+    top_k: int = setting(3, "classes per frame in an answer unless the request asks", bounds="[1, 1000]")
 
     def validate(self) -> ServeConfig:
-        for name, (lo, hi) in SERVE_BOUNDS.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-                raise ConfigError(f"{name} (--{name.replace('_', '-')}) must be in {_bounds(name)}, got {value!r}")
+        check_bounds(self)
         share = int(self.max_queue_frames * self.client_share)
         if self.max_request_frames > share:
             raise ConfigError(f"max_request_frames ({self.max_request_frames}) is over one client's share of the "

@@ -87,7 +87,7 @@ def plot_confusion(path: str | Path, panels: dict[str, np.ndarray] | np.ndarray,
     for ax, (name, cm) in zip(axes[0], panels.items()):
         counts = cm.sum(1)
         rows = cm.astype(float) / np.maximum(counts[:, None], 1)
-        image = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+        image = ax.imshow(100 * rows, cmap="Blues", vmin=0, vmax=100)  # % like the cell labels
         font = 7 if n <= 12 else 5 if n <= 24 else 0
         for i in range(n) if font else ():
             for j in range(n):
@@ -98,7 +98,7 @@ def plot_confusion(path: str | Path, panels: dict[str, np.ndarray] | np.ndarray,
         ax.set_yticks(range(n), [f"{c} ({int(m)})" for c, m in zip(classes, counts)], fontsize=7)
         ax.set(xlabel="predicted", ylabel="true class (frames)",
                title=f"{name}: {int(cm.sum())} frames" if name else "")
-    fig.colorbar(image, ax=axes[0].tolist(), fraction=0.025, pad=0.02, label="share of the true class")
+    fig.colorbar(image, ax=axes[0].tolist(), fraction=0.025, pad=0.02, label="% of the true class")
     if title:
         fig.suptitle(title)
     return save(fig, path)

@@ -95,7 +95,7 @@ BAD = [  # (args after the command, expected exit code, expected message fragmen
     (["data", "synth", "{tmp}/x.h5", "--class-set", "rml2017"], 2, "'rml2017' is not one of 'rml2016', 'rml2018'"),
     (["train", "--threads", "-1"], 2, "threads (--threads) must be in range 0<=x<=1024"),
     (["data", "synth", "{tmp}/x.h5", "--classes", "QPKS"], 2, "unknown rml2016 class 'QPKS' (did you mean 'QPSK'?)"),
-    (["data", "synth", "{tmp}/x.h5", "--frames", "0"], 2, "frames_per_class_snr (--frames) must be in range 1<=x<=1000000"),
+    (["data", "synth", "{tmp}/x.h5", "--frames", "0"], 2, "(--frames) must be in range 1<=x<=1000000"),
     (["data", "synth", "{tmp}/x.h5", "--snrs", "a:b"], 2, "cannot parse --snrs"),
     (["data", "info", "{tmp}/missing.h5"], 2, "no such file"),
     (["data", "info", "{tmp}/notes.txt"], 2, "not an HDF5 file"),

@@ -196,7 +196,7 @@ def test_grid_parser_refuses_with_the_fix(text, message):
     (["data", "synth"], "no output file: pass --out FILE"),
     (["eval-engine", "{tmp}/m.onnx", "--tolerance-pp", "-1"], "'--tolerance-pp': Input should be greater"),
     (["serve", "{tmp}/m.onnx", "--port", "70000"], "'--port': Input should be less than or equal to 65535"),
-    (["train", "{tmp}/none.h5", "--out", "{tmp}/r", "--epochs", "0"], "epochs (--epochs) must be in range 1<=x<=100000, got 0"),
+    (["train", "{tmp}/none.h5", "--out", "{tmp}/r", "--epochs", "0"], "must be in range 1<=x<=100000, got 0"),
 ])
 def test_validation_before_work_is_one_line_and_exit_2(tmp_path, args, message):
     r = runner.invoke(app, [a.replace("{tmp}", str(tmp_path)) for a in args], env=ENV)

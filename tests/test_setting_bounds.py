@@ -13,10 +13,20 @@ from typer.testing import CliRunner
 
 from amc.cli import app
 from amc.cli.options import flag
-from amc.config import Bounds, ConfigError, ModelConfig, SynthConfig, TrainConfig, bounds_of, from_dict, to_dict
+from amc.config import (
+    Bounds,
+    ConfigError,
+    ModelConfig,
+    ServeConfig,
+    SynthConfig,
+    TrainConfig,
+    bounds_of,
+    from_dict,
+    to_dict,
+)
 
 runner = CliRunner()
-CLASSES = (SynthConfig, ModelConfig, TrainConfig)
+CLASSES = (SynthConfig, ModelConfig, TrainConfig, ServeConfig)
 NUMERIC = ("int", "float", "Range", "tuple[float", "list[float]")
 
 

@@ -164,7 +164,7 @@ def build_annotations(rec: Recording, segments: list[Segment], band: tuple[float
         base = freq if freq is not None else 0.0
         a["core:freq_lower_edge"], a["core:freq_upper_edge"] = base + band[0], base + band[1]
         snr = "" if s.snr_db is None else f", SNR estimate {s.snr_db:+.1f} dB"
-        a["core:comment"] = f"{s.label} (p {s.prob:.2f}{snr}, {s.windows} windows)"
+        a["core:comment"] = f"{s.label} (p {s.prob:.2f}{snr}, {s.windows} window{'' if s.windows == 1 else 's'})"
         a["amc:probability"] = round(s.prob, 4)
         if s.snr_db is not None:
             a["amc:snr_db"] = round(s.snr_db, 2)

@@ -20,6 +20,7 @@ from amc.cli.common import (
     check_output,
     console,
     err_console,
+    plural,
     say_wrapped,
     table,
     user_errors,
@@ -131,7 +132,7 @@ def print_summary(r: dict[str, Any], out: Console) -> None:
     resample = "" if rs["up"] == rs["down"] else f" (x{rs['up']}/{rs['down']})"
     out.print(f"{Path(r['input']).name}: {r['samples']:,} {r['datatype']} samples ({r['duration_s']:.3f} s at "
               f"{rate})", highlight=False)
-    out.print(f"{r['windows']:,} windows of {r['frame_length']} at {r['model_rate'] / 1e3:g} kHz{resample} in "
+    out.print(f"{plural(r['windows'], 'window')} of {r['frame_length']} at {r['model_rate'] / 1e3:g} kHz{resample} in "
               f"{sp['wall_s']:.2f} s: {sp['msps']:.2f} MS/s, real time x{sp['realtime_factor']:.1f}", highlight=False)
     out.print(table(["label", "time", "segments"], [[label, f"{100 * share:5.1f} %", str(n)]
                                                     for label, share, n in _by_share(r)],
@@ -144,7 +145,7 @@ def print_summary(r: dict[str, Any], out: Console) -> None:
             cells.append(["...", "", "", "", ""])
         snr = "" if seg["snr_db"] is None else f"{seg['snr_db']:+.1f} dB"
         cells.append([f"{seg['time_s']:.4f}", f"{seg['duration_s']:.4f}", seg["label"], f"{seg['prob']:.2f}", snr])
-    title = f"{len(segs)} segments" + (" (first and last 6; all with --json PATH)" if len(segs) > 12 else "")
+    title = plural(len(segs), "segment") + (" (first and last 6; all with --json PATH)" if len(segs) > 12 else "")
     out.print(table(["start (s)", "duration (s)", "label", "prob", "SNR est."], cells, title=title,
                     right=(0, 1, 3, 4)))
     for kind, path in r["written"].items():

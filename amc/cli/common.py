@@ -76,6 +76,11 @@ def on_screen(out: Console) -> Console:
     return live if live is not None and out.is_terminal else out
 
 
+def plural(n: int, word: str) -> str:
+    """'1 window', '2 windows', '1,024 windows'."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def say(text: str) -> None:
     """A plain line on stdout (no markup, no highlighting, never wrapped)."""
     on_screen(console).print(text, markup=False, highlight=False, soft_wrap=True)
@@ -137,7 +142,16 @@ def check_output(target: str | Path | None, option: str, inputs: Sequence[str | 
     if path.exists() and not overwrite and not (json_report and _is_json(path)):
         fix = "pass --overwrite or choose another path" if overwrite is False else "choose another path"
         raise FileExistsError(f"{option} {path} exists; {fix}")
-    parent = path.parent
+    check_place(path, option)
+
+
+def check_place(target: str | Path | None, option: str = "--out") -> None:
+    """Refuse an output (file or directory) that cannot be created, before any work: one message for every
+    command, naming the option, the path and the first existing directory above it."""
+    if target is None or str(target) == "-":
+        return
+    path = Path(target)
+    parent = path if path.is_dir() else path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir() or not writable_dir(parent):

@@ -11,6 +11,7 @@ import typer
 from amc.cli.common import (
     UsageError,
     check_output,
+    check_place,
     console,
     markdown_table,
     refuse_existing,
@@ -83,6 +84,7 @@ def synth_cmd(
 
     choice("generator", generator, ["numpy", "gnuradio"])
     path = output_path(out, legacy_out, "data/rml16.h5")
+    check_place(path)
     refuse_existing(path, overwrite)
     cfg = from_dict(SynthConfig, {**to_dict(SynthConfig()), **(settings or {})}).validate()
     check_room(path, estimate_bytes(cfg), force)
@@ -115,6 +117,7 @@ def import_rml2016_cmd(
     from amc.data.rml2016 import import_rml2016
 
     path = output_path(out, legacy_out, "data/rml2016a.h5")
+    check_place(path)
     refuse_existing(path, overwrite)
     s: dict[str, Any] = import_rml2016(src, path)
     say(f"imported {s['frames']} frames ({len(s['classes'])} classes, SNR {min(s['snrs']):g}..{max(s['snrs']):g} dB, "

@@ -20,7 +20,17 @@ from typing import Annotated, Any
 import click
 import typer
 
-from amc.cli.common import EXIT_BROKEN_PIPE, check_output, console, err_console, say, table, user_errors, write_json
+from amc.cli.common import (
+    EXIT_BROKEN_PIPE,
+    check_output,
+    check_place,
+    console,
+    err_console,
+    say,
+    table,
+    user_errors,
+    write_json,
+)
 from amc.cli.options import one_of
 from amc.runtime import PROVIDERS
 
@@ -91,6 +101,7 @@ def eval_engine_cmd(
     from amc.pretrained import packaged_card, resolve_model
 
     report_dir = out or legacy_report
+    check_place(report_dir)
     model_path = resolve_model(model)
     card = packaged_card(model_path)  # a packaged model: its card is the reference where no run is at hand
     check_output(json_out, "--json", [model_path, data, run], overwrite, json_report=True)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from amc.cli.common import say, say_wrapped, user_errors
+from amc.cli.common import check_place, say, say_wrapped, user_errors
 from amc.cli.options import one_of
 from amc.export.formats import FORMATS
 from amc.export.parity import PRECISIONS
@@ -60,6 +60,7 @@ def export_cmd(
     from amc.export.parity import summary_line
     from amc.progress import Bar
 
+    check_place(out)
     with Bar(f"export {format} {precision} (build, then parity)", None, enabled=progress):
         r = export(source, fmt=format, precision=precision, out=out, opset=opset, max_batch=max_batch, force=force,
                    data=data, calib_frames=calib_frames, plain=plain, with_denoised=with_denoised,

@@ -56,8 +56,8 @@ def serve_cmd(
 def bench_cmd(
     model: Annotated[Path, typer.Argument(metavar="MODEL", help="Model: .onnx, .engine, .compiled, .pt or a run "
                                                                 "directory.")],
-    batch: Annotated[str, typer.Option("--batch-sizes", metavar="<n,...>", help="Batch sizes to time, comma-separated (each "
-                                                             "one frames per call).")] = "1,8,64,256",
+    batch: Annotated[str, typer.Option("--batch-sizes", metavar="<n,...>",
+                                       help="Batch sizes to time, comma-separated (frames per call).")] = "1,8,64,256",
     legacy_batch: Annotated[str | None, typer.Option("--batch", hidden=True)] = None,
     seconds: Annotated[float, typer.Option(help="Timed seconds per batch size (warm-up excluded).", min=0.001)
                        ] = 2.0,

@@ -11,6 +11,7 @@ import typer
 from amc.cli.common import (
     UsageError,
     check_output,
+    check_place,
     console,
     err_console,
     markdown_table,
@@ -87,6 +88,7 @@ def train_cmd(
     if run_dir is None and config is not None:
         raise UsageError("--config starts a new run: pass --out DIR for it")
     cfg.out_dir = str(run_dir or "runs/run")
+    check_place(cfg.out_dir)
     try:
         s = train(model_cfg.validate(), cfg.validate(), resume=resume, overwrite=overwrite, progress=progress,
                   say=say)

@@ -134,11 +134,11 @@ def _from_dataset(ckpt: dict[str, Any], data: str | Path | None, part: str, n: i
     try:
         index = getattr(split, part) if split is not None else np.arange(len(ds))
         pick = _spread(index, ds.snr, n, np.random.default_rng(SEED))
-        what = f"{part} split" if split is not None else "frames"
+        what = f"{part} split frames" if split is not None else "frames"  # not "512 frames frames"
         b = ds.read(pick, with_clean=False)
         # the file's name only: metadata carries no path of the machine that exported
         return Frames(b.x, _class_index(ckpt, ds.classes)[b.labels], b.snr,
-                      f"{len(pick)} {what} frames of {ds.path.name}", notes)
+                      f"{len(pick)} {what} of {ds.path.name}", notes)
     finally:
         ds.close()
 

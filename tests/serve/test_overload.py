@@ -246,7 +246,7 @@ def test_serve_config_ranges_and_help():
     from amc.cli import app
 
     r = CliRunner().invoke(app, ["serve", "--client-share", "2"])
-    assert r.exit_code == 2 and "client_share (--client-share) must be in 0.01..1, got 2.0" in r.output
+    assert r.exit_code == 2 and "client_share (--client-share) must be in range 0.01<=x<=1, got 2" in r.output
     text = CliRunner().invoke(app, ["serve", "--help"], terminal_width=200).output
     for option in ("--max-request-frames", "--max-body-mib", "--max-queue-frames", "--client-share",
                    "--request-timeout-s"):
