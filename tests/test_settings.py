@@ -112,3 +112,24 @@ def test_python_dash_m_amc_runs_the_cli():
     r = subprocess.run([sys.executable, "-m", "amc", "data", "info", "/nonexistent.h5"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.startswith("error: /nonexistent.h5: no such file"), r.stderr
+
+
+def test_a_resume_that_changed_epochs_is_recorded_and_config_says_it_is_no_exact_repeat(data, tmp_path):
+    """The LR schedule follows the total epochs: config.json keeps the --epochs history, and `train --config`
+    says the run is not a bit-for-bit repeat and how to repeat it."""
+    run = tmp_path / "r"
+    base = ["train", str(data), "--out", str(run), *TINY]
+    assert runner.invoke(app, [*base, "--epochs", "1"]).exit_code == 0
+    assert json.loads((run / "config.json").read_text())["schedule"] == [{"from_epoch": 0, "epochs": 1}]
+    r = runner.invoke(app, [*base, "--epochs", "2", "--resume"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads((run / "config.json").read_text())
+    assert doc["schedule"] == [{"from_epoch": 0, "epochs": 1}, {"from_epoch": 1, "epochs": 2}]
+    assert doc["train"]["epochs"] == 2
+    r = runner.invoke(app, ["train", "--config", str(run / "config.json"), "--out", str(tmp_path / "again"),
+                            "--epochs", "1", "--no-progress"])  # the note comes before any training
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0, r.output
+    assert ("comes from a run resumed with other --epochs (--epochs 1 from epoch 0, then --epochs 2 from epoch 1); "
+            "the LR schedule follows the total, so this run (--epochs 1 from the start) is not a bit-for-bit "
+            "repeat: to repeat it, train --epochs 1 then --resume --epochs 2") in text

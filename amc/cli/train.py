@@ -63,7 +63,7 @@ def train_cmd(
 
     passive_wait()  # idle OpenMP threads sleep instead of spinning: must happen before torch loads
     from amc.config import run_config
-    from amc.train.loop import Interrupted, train
+    from amc.train.loop import Interrupted, schedule_note, train
 
     for name, new, old in (("DATA", data, legacy_data), ("--out", out, legacy_out)):
         if new is not None and old is not None:
@@ -89,6 +89,9 @@ def train_cmd(
         raise UsageError("--config starts a new run: pass --out DIR for it")
     cfg.out_dir = str(run_dir or "runs/run")
     check_place(cfg.out_dir)
+    note = schedule_note(doc, str(config), cfg.epochs) if doc is not None and config is not None else None
+    if note:
+        say_wrapped(f"note: {note}")
     try:
         s = train(model_cfg.validate(), cfg.validate(), resume=resume, overwrite=overwrite, progress=progress,
                   say=say)

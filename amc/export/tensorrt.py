@@ -40,7 +40,8 @@ from amc.runtime.trt_flavours import FLAVOURS, Flavour, compute_capabilities, im
 if TYPE_CHECKING:
     from amc.export.job import ExportJob
 
-MISSING = "TensorRT needs an NVIDIA GPU and the tensorrt package (pip install 'amc[trt]')"
+MISSING = ("TensorRT needs an NVIDIA GPU and the tensorrt package, from NVIDIA's index: pip install "
+           "--extra-index-url https://pypi.nvidia.com -e '.[trt]' in the amc checkout")
 DEFAULT_WORKSPACE_GB = 4.0
 SEPARATE_TARGETS = {"SM75"}  # left out of the default TensorRT-RTX targets (see parse_compute_capabilities)
 

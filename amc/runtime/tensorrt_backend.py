@@ -25,7 +25,8 @@ from amc.runtime.base import Engine, float_outputs
 from amc.runtime.probe import check_probe, probe_frames
 from amc.runtime.trt_flavours import Flavour, flavour_of, import_flavour
 
-TRT_MISSING = "TensorRT needs an NVIDIA GPU and the tensorrt package (pip install 'amc[trt]')"
+TRT_MISSING = ("TensorRT needs an NVIDIA GPU and the tensorrt package, from NVIDIA's index: pip install "
+               "--extra-index-url https://pypi.nvidia.com -e '.[trt]' in the amc checkout")
 
 
 def _needs(flavour: Flavour, meta: dict[str, Any]) -> str:

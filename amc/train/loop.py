@@ -182,6 +182,36 @@ def _clean_stale(out: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+def epochs_history(config: Path, done: int, epochs: int) -> list[dict[str, int]]:
+    """The run's `--epochs` over its resumes, [{"from_epoch", "epochs"}, ...]: the LR schedule follows the total
+    epochs, so a run resumed with other --epochs is repeated by the same sequence, not by its last value."""
+    history: list[dict[str, int]] = []
+    if done and config.is_file():
+        try:
+            old = json.loads(config.read_text())
+            history = list(old.get("schedule") or [{"from_epoch": 0, "epochs": int(old["train"]["epochs"])}])
+        except (ValueError, KeyError, TypeError):
+            history = []
+    if not history or history[-1]["epochs"] != epochs:
+        history.append({"from_epoch": done if history else 0, "epochs": epochs})
+    return history
+
+
+def schedule_note(doc: dict[str, Any], source: str, epochs: int) -> str | None:
+    """What `train --config` says of a config whose run changed --epochs on a resume (None if it never did)."""
+    history = doc.get("schedule") or []
+    if len(history) < 2:
+        return None
+    steps = ", then ".join(f"--epochs {h['epochs']} from epoch {h['from_epoch']}" for h in history)
+    note = (f"{source} comes from a run resumed with other --epochs ({steps}); the LR schedule follows the total, "
+            f"so this run (--epochs {epochs} from the start) is not a bit-for-bit repeat")
+    if all(b["from_epoch"] == a["epochs"] for a, b in zip(history, history[1:])):  # each part ran to its end
+        recipe = " then ".join([f"--epochs {history[0]['epochs']}"]
+                               + [f"--resume --epochs {h['epochs']}" for h in history[1:]])
+        note += f": to repeat it, train {recipe}"
+    return note
+
+
 def _write_json(path: Path, obj: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(jsonio.dumps(obj, indent=2))
@@ -278,7 +308,8 @@ def _train(ds: H5Dataset, model_cfg: ModelConfig, cfg: TrainConfig, out: Path, r
     elif resume:
         say(f"{out} has no last.pt yet: starting from epoch 1")
     if rank == 0:
-        _write_json(out / "config.json", {"model": to_dict(model_cfg), "train": to_dict(cfg), **meta})
+        _write_json(out / "config.json", {"model": to_dict(model_cfg), "train": to_dict(cfg), **meta,
+                                          "schedule": epochs_history(out / "config.json", run.epoch, cfg.epochs)})
         with atomic_path(out / "metrics.jsonl") as tmp:  # drop epochs after the checkpoint
             tmp.write_text("".join(jsonio.dumps(h) + "\n" for h in run.history))
     if run.stopped(cfg.patience):
