@@ -251,7 +251,7 @@ def test_serve_config_ranges_and_help():
     for option in ("--max-request-frames", "--max-body-mib", "--max-queue-frames", "--client-share",
                    "--request-timeout-s"):
         assert option in text
-    assert "1..1048576  [default: 8192]" in text
+    assert "[default: 8192; 1<=x<=1048576]" in text  # the range in the one notation every option uses
 
 
 def test_ipv6_addresses_are_bracketed_in_urls(model_files, monkeypatch):
