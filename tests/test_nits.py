@@ -40,7 +40,7 @@ def test_parity_source_names_frames_once(small_h5):
     path = small_h5[0]
     ckpt = {"dataset": str(path), "frame_length": 32, "split": {}, "classes": ["A", "B", "C"]}
     frames = _from_dataset(ckpt, None, "val", 16)  # no split to rebuild: frames from the whole file
-    assert frames.source == f"16 frames of {path}"
+    assert frames.source == f"16 frames of {path.name}"
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs a place no one can write (/proc)")
