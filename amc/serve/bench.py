@@ -9,6 +9,7 @@ result: the value asked for, or None for the runtime's default, with the machine
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
@@ -115,8 +116,9 @@ def same_model(engine_meta: dict[str, Any], torch_meta: dict[str, Any], model_pa
     """Whether --compare-torch is the model the engine was built from. Another architecture: refused (its
     speed-up would compare different networks). The same architecture with other weights (same cost per
     frame): a note. None when it is the engine's own checkpoint (or the engine does not say)."""
-    mine, theirs = engine_meta.get("model_config"), torch_meta.get("model_config")
-    if mine and theirs and mine != theirs:
+    mine, theirs = (json.dumps(m.get("model_config"), sort_keys=True, default=list)  # tuples read back as lists
+                    for m in (engine_meta, torch_meta))
+    if mine != "null" and theirs != "null" and mine != theirs:
         raise ConfigError(f"--compare-torch {torch_path} is another architecture than {Path(model_path).name} "
                           "(model settings differ): give the checkpoint or run it was exported from")
     a, b = engine_meta.get("checkpoint_sha256"), torch_meta.get("checkpoint_sha256")

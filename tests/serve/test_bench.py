@@ -74,3 +74,21 @@ def test_cli_serve_refuses_bad_options(tmp_path, model_files):
     assert res.exit_code == 2 and "no such file or directory" in res.output
     res = runner.invoke(app, ["serve", str(model_files[1]), "--max-batch", "0"])
     assert res.exit_code == 2 and "--max-batch" in res.output
+
+
+def test_compare_torch_must_be_the_same_architecture(model_files):
+    """--compare-torch with another network is refused (its speed-up would compare different models); the same
+    network with other weights is a note; the engine's own checkpoint says nothing."""
+    from amc.config import ConfigError
+    from amc.runtime import Engine
+    from amc.serve.bench import same_model
+
+    run, onnx_path = model_files
+    engine, ref = Engine.load(onnx_path), Engine.load(run / "best.pt")
+    assert same_model(engine.metadata, ref.metadata, onnx_path, run / "best.pt") is None
+    other_weights = {**ref.metadata, "checkpoint_sha256": "0" * 64}
+    note = same_model(engine.metadata, other_weights, onnx_path, "other.pt")
+    assert note.startswith("--compare-torch other.pt is not the checkpoint model.onnx was exported from")
+    wider = {**ref.metadata, "model_config": {**ref.metadata["model_config"], "conv_channels": 999}}
+    with pytest.raises(ConfigError, match="another architecture than model.onnx"):
+        same_model(engine.metadata, wider, onnx_path, "wide.pt")
