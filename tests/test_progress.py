@@ -108,3 +108,15 @@ def test_progress_writes_nothing_to_stderr_when_it_is_not_a_terminal(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     assert r.stdout.splitlines()[0] == "epoch 1/3 summary line"
+
+
+def test_a_bar_with_unknown_total_shows_a_spinner_and_elapsed_time_only():
+    from rich.progress import MofNCompleteColumn, SpinnerColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from amc.progress import Bar
+
+    unknown = Bar("export onnx fp32", None).progress.columns
+    assert any(isinstance(c, SpinnerColumn) for c in unknown) and any(isinstance(c, TimeElapsedColumn) for c in unknown)
+    assert not any(isinstance(c, (MofNCompleteColumn, TimeRemainingColumn)) for c in unknown)  # no `0/?`, no ETA
+    known = Bar("synth", 10).progress.columns
+    assert sum(isinstance(c, TimeRemainingColumn) for c in known) == 1
