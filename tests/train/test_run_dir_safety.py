@@ -62,6 +62,8 @@ def test_a_failed_run_leaves_nothing_and_a_replaced_run_comes_back(too_few, tiny
     code, out = invoke("train", too_few, "--out", new, *FLAGS)
     assert code == 2 and "too few frames" in out, out
     assert not new.exists()  # no empty run directory
+    code, out = invoke("train", tiny_h5, "--out", new, "--lr", "nan", *FLAGS)  # a NaN setting (its message: 27.4)
+    assert code != 0 and not new.exists()
     run = tmp_path / "run"
     code, out = invoke("train", tiny_h5, "--out", run, *FLAGS)
     assert code == 0, out
