@@ -29,8 +29,8 @@ from amc.files import atomic_path
 FORMAT = "amc-checkpoint/1"
 NORMALISATION = "per-frame unit mean power (in graph)"
 
-__all__ = ["FORMAT", "NORMALISATION", "CheckpointError", "decode_predictions", "describe", "encode_predictions",
-           "load_checkpoint", "resolve_checkpoint", "save_checkpoint", "sha256_file"]
+__all__ = ["FORMAT", "NORMALISATION", "PATH_KEYS", "CheckpointError", "decode_predictions", "describe",
+           "encode_predictions", "load_checkpoint", "portable", "resolve_checkpoint", "save_checkpoint", "sha256_file"]
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
@@ -106,6 +106,20 @@ def describe(ckpt: dict[str, Any]) -> dict[str, Any]:
         "epoch": int(ckpt.get("epoch", 0)),
         "sample_rate": ckpt.get("sample_rate"),  # Hz the model was trained at; None when the data had none
     }
+
+
+PATH_KEYS = ("checkpoint", "dataset")  # the metadata keys that hold paths
+
+
+def portable(meta: dict[str, Any], base: str | os.PathLike[str]) -> dict[str, Any]:
+    """`meta` with its paths made relative to `base` (the directory the model file is in): a model's
+    description names no directory of the machine that made it, and a moved run still resolves them."""
+    out = dict(meta)
+    for key in PATH_KEYS:
+        value = str(out.get(key) or "")
+        if value and Path(value).is_absolute():  # a relative one is left as recorded
+            out[key] = os.path.relpath(value, Path(base).resolve())
+    return out
 
 
 # -- per-frame reference predictions (the records of amc.train.reference) ----------------------

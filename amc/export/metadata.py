@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from amc import __version__
-from amc.checkpoint import describe, sha256_file
+from amc.checkpoint import PATH_KEYS, describe, portable, sha256_file  # noqa: F401  (re-exported)
 from amc.runtime.artifact import normalise
 
 
@@ -40,16 +40,3 @@ def build_metadata(ckpt: dict[str, Any], checkpoint_path: str | os.PathLike[str]
         "outputs": list(outputs), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return normalise(meta)
-
-
-PATH_KEYS = ("checkpoint", "dataset")
-
-
-def portable(meta: dict[str, Any], base: str | os.PathLike[str]) -> dict[str, Any]:
-    """`meta` with its paths made relative to `base` (the directory the model file is in)."""
-    out = dict(meta)
-    for key in PATH_KEYS:
-        value = str(out.get(key) or "")
-        if value:
-            out[key] = os.path.relpath(Path(value).resolve(), Path(base).resolve())
-    return out

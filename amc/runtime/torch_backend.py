@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from amc.checkpoint import portable
 from amc.config import ConfigError
 from amc.errors import DataError
 from amc.models import DENOISED_NAME, OUTPUT_NAMES, InferenceModel
@@ -55,6 +56,7 @@ class TorchEngine(Engine):
         meta = {**ck.describe(ckpt), "format": "torch", "precision": "fp32", "max_batch": DEFAULT_MAX_BATCH,
                 "outputs": list(OUTPUT_NAMES), "checkpoint_sha256": ck.sha256_file(ckpt_path),
                 "dataset": str(ckpt.get("dataset", ""))}
+        meta = portable(meta, ckpt_path.parent)  # served by /v1/model: no absolute paths
         return cls(model, meta, ckpt_path, device)
 
     def _forward(self, x: np.ndarray) -> dict[str, np.ndarray]:

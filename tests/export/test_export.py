@@ -80,7 +80,8 @@ def test_trained_run_metadata_and_parity(trained_run: Path, tmp_path: Path) -> N
     assert meta == r.metadata
     assert meta["classes"] == ckpt["classes"] and meta["frame_length"] == 128
     assert meta["checkpoint_sha256"] == sha256_file(trained_run / "best.pt")
-    assert meta["split"] == ckpt["split"] and meta["dataset"] == ckpt["dataset"] and meta["preset"] == "a4"
+    assert meta["split"] == ckpt["split"] and meta["preset"] == "a4"
+    assert (out.parent / meta["dataset"]).resolve() == Path(ckpt["dataset"]).resolve()  # relative to the model
     assert meta["train_metrics"]["val_acc"] == ckpt["metrics"]["val_acc"]
     assert set(meta["train_metrics"]["per_snr"]) == {"-10", "0", "10", "20"}
     assert set(meta["train_metrics"]["bands"]) == {"low", "mid", "high"}

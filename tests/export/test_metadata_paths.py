@@ -60,3 +60,19 @@ def test_an_export_stores_relative_paths_and_a_moved_run_still_resolves_them(tra
     report = evaluate_engine(EvalSettings(model=str(moved / "run" / "m.onnx"), split="val"))
     assert Path(report["data"]) == (moved / "d.h5").resolve()  # found through the relative path, no --data
     assert report["exit_code"] == 0, report.get("notes")
+
+
+def test_v1_model_serves_no_absolute_path(trained_run):
+    """/v1/model of a run directory (TorchEngine) and of the packaged ONNX model."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from amc.runtime import Engine
+    from amc.serve.server import create_app
+
+    for model in (trained_run, model_path()):
+        engine = Engine.load(model)
+        with TestClient(create_app(engine)) as client:
+            info = client.get("/v1/model").json()
+        assert absolute_paths(info) == [], (model, absolute_paths(info))
+        assert info["metadata"]["dataset"]
