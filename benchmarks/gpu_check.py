@@ -39,8 +39,9 @@ class Skip(Exception):
 
 
 class Check:
-    def __init__(self, out: Path, work: Path, dry: bool, budget: float) -> None:
+    def __init__(self, out: Path, work: Path, dry: bool, budget: float, scale: float = 1.0) -> None:
         self.out, self.work, self.dry, self.budget = out, work, dry, budget
+        self.scale = scale  # every step's own time limit x this (a larger --budget than the default)
         self.t0 = time.monotonic()
         self.steps: list[dict[str, Any]] = []
         self.facts: dict[str, Any] = {}
@@ -75,7 +76,7 @@ class Check:
 
     def sh(self, args: list[str], timeout: float, env: dict[str, str] | None = None) -> tuple[int, str]:
         """Run a command (output to the log and kept); rc 124 when it ran past `timeout`."""
-        timeout = max(5.0, min(timeout, self.left()))
+        timeout = max(5.0, min(timeout * self.scale, self.left()))
         self.say("$ " + " ".join(args))
         try:
             p = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
@@ -477,7 +478,8 @@ def main() -> int:
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--dry-run", action="store_true", help="the same steps on the CPU at toy sizes")
     ap.add_argument("--budget", type=float, default=None, help="seconds for all steps (default 450; dry 150: "
-                    "it builds a TensorRT-RTX engine too)")
+                    "it builds a TensorRT-RTX engine too; or $AMC_GPU_CHECK_BUDGET); a larger budget also "
+                    "raises each step's own limit in proportion")
     ap.add_argument("--work", type=Path, default=None, help="scratch directory (default: a new temp dir)")
     a = ap.parse_args()
     dry = a.dry_run or os.environ.get("AMC_GPU_CHECK_CPU") == "1"
@@ -486,7 +488,9 @@ def main() -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     work = a.work or Path(tempfile.mkdtemp(prefix="amc-gpu-check-"))  # removed at the end unless --work
     work.mkdir(parents=True, exist_ok=True)
-    c = Check(a.out, work, dry, a.budget or (150.0 if dry else 450.0))
+    default = 150.0 if dry else 450.0
+    budget = a.budget or float(os.environ.get("AMC_GPU_CHECK_BUDGET") or default)
+    c = Check(a.out, work, dry, budget, scale=max(1.0, budget / default))
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for name, fn, need_gpu, need_dry in STEPS:
         c.step(name, lambda fn=fn: fn(c), need_dry if dry else need_gpu)
