@@ -59,3 +59,10 @@ def test_unwritable_out_is_refused_with_one_message_on_every_command(tmp_path, s
             target = args[args.index(option) + 1]
             assert r.exit_code == 2, (args, r.output)
             assert r.output == f"error: {option} {target}: /proc is not a writable directory; choose another path\n"
+
+
+def test_tensorrt_install_hints_name_the_index_where_pypi_lacks_the_wheels():
+    from amc.runtime.trt_flavours import FLAVOURS
+
+    assert "--extra-index-url https://pypi.nvidia.com" in FLAVOURS["tensorrt"].install_hint()
+    assert FLAVOURS["tensorrt-rtx"].install_hint() == "pip install 'amc[trt-rtx]'"  # on PyPI

@@ -31,13 +31,16 @@ class Flavour:
     gpus: str  # which GPUs run its engines, for messages
     builds_without_gpu: bool  # ahead-of-time build on a machine with no GPU
     timing_cache: bool  # the builder's timing cache does something
+    index: str = ""  # the package index its wheels come from, where PyPI does not have them
 
     def install_hint(self) -> str:
-        return f"pip install 'amc[{self.extra}]'"
+        where = f"--extra-index-url {self.index} " if self.index else ""
+        return f"pip install {where}'amc[{self.extra}]'"
 
 
 FLAVOURS: dict[str, Flavour] = {f.name: f for f in [
-    Flavour("tensorrt", "tensorrt", "TensorRT", "trt", "an NVIDIA data-centre / Jetson GPU", False, True),
+    Flavour("tensorrt", "tensorrt", "TensorRT", "trt", "an NVIDIA data-centre / Jetson GPU", False, True,
+             "https://pypi.nvidia.com"),
     Flavour("tensorrt-rtx", "tensorrt_rtx", "TensorRT-RTX", "trt-rtx", "an NVIDIA RTX GPU", True, False),
 ]}
 
