@@ -129,7 +129,8 @@ def plot_engine_drift(path: str | Path, report: dict, bands: dict) -> Path:
             top.axvspan(lo, hi, color=f"C{i + 3}", alpha=0.07, lw=0)
             top.text((lo + hi) / 2, 1.01, name, ha="center", va="bottom", fontsize=8,
                      transform=top.get_xaxis_transform())
-    ref_label = REFERENCE_LABELS.get(report["reference"]["kind"], "reference").format(split=report["split"])
+    first = (report.get("parts") or [{"part": report["split"]}])[0]["part"]  # auto: the split it started with
+    ref_label = REFERENCE_LABELS.get(report["reference"]["kind"], "reference").format(split=first)
     top.fill_between(xs, ref - tol / 100, ref + tol / 100, color="0.5", alpha=0.3, lw=0,
                      label=f"reference ± tolerance ({tol:g} pp)")
     top.plot(xs, ref, color="0.25", marker="o", ms=3, lw=1.2, label=f"reference: {ref_label}")

@@ -53,7 +53,7 @@ def test_training_stores_val_and_test_references_that_the_model_reproduces(run, 
     assert summary["reference"]["val"]["acc"] == summary["best_val_acc"]
     meta = Engine.load(onnx_fp32).metadata  # the export carries them, and where its checkpoint is
     assert meta["reference"]["test"]["predictions"] == ck["reference"]["test"]["predictions"]
-    assert meta["checkpoint"] == str((run / "run" / "best.pt").resolve())
+    assert (onnx_fp32.parent / meta["checkpoint"]).resolve() == (run / "run" / "best.pt").resolve()  # relative
 
 
 @pytest.mark.parametrize("case", ["val", "test", "all", "second file"])
@@ -219,6 +219,7 @@ def test_an_engine_exported_before_references_falls_back_honestly(run, onnx_fp32
         shutil.copy(src, tmp_path / name)
         meta = read_metadata(tmp_path / name)
         del meta["reference"], meta["checkpoint"]
+        meta["dataset"] = str(run / "d.h5")  # the copy lives elsewhere: its relative dataset path would not resolve
         update_metadata(tmp_path / name, meta)
     r = invoke(tmp_path / "old.onnx", "--json", tmp_path / "r.json")
     rep = json.loads((tmp_path / "r.json").read_text())

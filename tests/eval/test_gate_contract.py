@@ -38,9 +38,10 @@ def bad(run, onnx_fp32, tmp_path_factory) -> dict[str, Path]:
     (d / "report" / "report.json").write_text("{}")
     make_checkpoint(d / "other_classes" / "best.pt", classes=["BPSK", "QPSK", "8PSK"])
     make_checkpoint(d / "same_classes" / "best.pt", classes=CLASSES)
+    here = {"dataset": str(run / "d.h5")}  # copies live in d/: the export's relative dataset path would not resolve
     for name, change in [("moved_data.onnx", {"dataset": str(d / "gone" / "d.h5")}),
-                         ("moved_ckpt.onnx", {"checkpoint": str(d / "gone" / "best.pt")}),
-                         ("no_split.onnx", {"split": {}})]:
+                         ("moved_ckpt.onnx", {**here, "checkpoint": str(d / "gone" / "best.pt")}),
+                         ("no_split.onnx", {**here, "split": {}})]:
         shutil.copy(onnx_fp32, d / name)
         update_metadata(d / name, {**read_metadata(d / name), **change})
     return {p.name: p for p in d.iterdir()}

@@ -45,8 +45,9 @@ def test_the_training_file_made_again_elsewhere_passes_the_recheck(run, onnx_fp3
             assert not np.array_equal(xa, xb) and a.legacy_fingerprint() != b.legacy_fingerprint()
         assert np.abs(xa - xb).max() < 1e-4  # ... by float32 rounding only
         assert a.fingerprint() == b.fingerprint() and probe_matches(a.probe(), b.probe())
+        mine = (a.fingerprint(), a.probe())
     meta = read_metadata(onnx_fp32)
-    assert meta["split"]["fingerprint"] == a.fingerprint() and meta["split"]["probe"] == a.probe()
+    assert (meta["split"]["fingerprint"], meta["split"]["probe"]) == mine
     r = runner.invoke(app, ["eval-engine", str(onnx_fp32), "--data", str(again), "--split", "test", "--no-progress",
                             "--json", "-"])
     assert r.exit_code == 0, r.output
