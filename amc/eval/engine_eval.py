@@ -77,7 +77,8 @@ def _dataset_path(cfg: EvalSettings, meta: dict[str, Any], base: Path) -> Path:
     if not path.is_absolute() and (base / path).exists():  # recorded relative to the model file (amc.export)
         return base / path
     if not path.exists():
-        raise DataError(f"the engine's dataset {path} is not there (moved or deleted?); pass --data FILE")
+        where = path if path.is_absolute() else base / path  # name the place it was looked for
+        raise DataError(f"the engine's dataset {where} is not there (moved or deleted?); pass --data FILE")
     if not path.is_absolute():
         cfg.notes.append(f"the run recorded its dataset as the relative path {path}; resolved from the "
                          "current directory (re-train or pass --data to be sure)")

@@ -83,12 +83,13 @@ def test_a_moved_dataset_is_named_with_data_and_found_with_it(moved):
     for split in ("val", "test"):  # the moved file is recognised (fingerprint) and its splits rebuilt
         r = cli("eval-engine", onnx_path, "--data", root / "new" / "d.h5", "--split", split, "--no-progress",
                 "--tolerance-pp", "8")
-        assert r.exit_code == 0, r.output
+        # found and judged against its own run (24 frames cannot show +-8 pp: INCONCLUSIVE is honest)
+        assert r.exit_code in (0, 4) and "eval-engine: DRIFT" not in r.stdout, r.output
         assert f"the training run's {split} predictions" in r.stdout
     r = cli("export", root / "run", "--out", root / "again.onnx")
     assert r.exit_code == 0 and "pass --data to use the training dataset" in r.stdout
     r = cli("export", root / "run", "--out", root / "again2.onnx", "--data", root / "new" / "d.h5")
-    assert r.exit_code == 0 and f"val split frames of {root / 'new' / 'd.h5'}" in r.stdout
+    assert r.exit_code == 0 and "val split frames of d.h5" in r.stdout, r.stdout  # the file's name (22.8)
 
 
 def test_export_of_a_run_without_best_pt_says_it_uses_last_pt(run, tmp_path):
@@ -98,7 +99,8 @@ def test_export_of_a_run_without_best_pt_says_it_uses_last_pt(run, tmp_path):
     assert r.exit_code == 0, r.output
     assert f"note: {tmp_path / 'run'} has no best.pt: exported last.pt (epoch 8), the last epoch, not the " \
            "selected one" in " ".join(r.stdout.split())  # notes are wrapped at 80 columns
-    assert Engine.load(tmp_path / "m.onnx").metadata["checkpoint"] == str(tmp_path / "run" / "last.pt")
+    # recorded relative to the model file (no machine path in metadata), and it resolves to the file exported
+    assert Engine.load(tmp_path / "m.onnx").metadata["checkpoint"] == "run/last.pt"
 
 
 def test_export_refuses_to_overwrite_without_overwrite(run, tmp_path):

@@ -94,3 +94,11 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def parity_holds(p: dict) -> bool:
+    """The export's parity verdict on an untrained model's few frames: agreement must pass; where near ties
+    leave only accuracy to judge, so few frames may honestly be inconclusive (kept with a note), never FAIL."""
+    if p.get("judged_on") == "agreement":
+        return bool(p["passed"])
+    return p.get("verdict") in ("pass", "inconclusive")

@@ -35,7 +35,10 @@ def test_round_trip(tiny_checkpoints: dict[str, Path], tmp_path: Path, preset_na
     extra = {"calib_frames": 128} if precision == "int8" else {}
     r = export(ckpt, precision=precision, out=tmp_path / "m.onnx", simplify=False, **extra)
     assert r.path == tmp_path / "m.onnx" and r.path.is_file()
-    assert r.parity["passed"] and r.parity["frames"] > 0
+    # agreement judges a pass; where near ties leave only accuracy on these few frames the honest answer
+    # may be inconclusive (kept, with a note), never FAIL
+    assert r.parity["frames"] > 0 and r.parity["verdict"] in (
+        ("pass",) if r.parity["judged_on"] == "agreement" else ("pass", "inconclusive")), r.parity
     assert any("synthetic frames" in n for n in r.notes), r.notes  # the checkpoint's dataset is missing
     assert read_metadata(r.path) == r.metadata
     engine, torch_engine = Engine.load(r.path, provider="cpu"), Engine.load(ckpt)
@@ -48,7 +51,8 @@ def test_round_trip(tiny_checkpoints: dict[str, Path], tmp_path: Path, preset_na
     # fall back to accuracy where near ties are too many for agreement to judge
     labels = np.random.default_rng(1).integers(0, 11, 32)
     p = compare(ref, {"logits": got.logits, "probs": got.probs}, precision, "random frames", labels, np.zeros(32))
-    assert p["passed"] and p["judged_on"] == ("agreement" if p["near_tie_share"] <= 0.2 else "accuracy")
+    assert p["judged_on"] == ("agreement" if p["near_tie_share"] <= 0.2 else "accuracy")
+    assert p["passed"] if p["judged_on"] == "agreement" else p["verdict"] in ("pass", "inconclusive"), p
     if precision == "fp32":
         np.testing.assert_array_equal(got.index, ref["logits"].argmax(1))
         np.testing.assert_allclose(got.eta, ref["eta"], atol=1e-5)
@@ -245,7 +249,8 @@ NO_TRT = _has_gpu_trt()
 
 @pytest.mark.skipif(not NO_TRT, reason="TensorRT and a GPU are present (the GPU tests run instead)")
 def test_tensorrt_refused_without_gpu(tiny_checkpoints: dict[str, Path]) -> None:
-    with pytest.raises(ExportError, match=r"TensorRT needs an NVIDIA GPU and the tensorrt package \(pip install"):
+    with pytest.raises(ExportError, match=r"TensorRT needs an NVIDIA GPU and the tensorrt package, from NVIDIA's "
+                                          r"index: pip install --extra-index-url https://pypi.nvidia.com"):
         export(tiny_checkpoints["a4"], fmt="tensorrt")
 
 

@@ -59,7 +59,10 @@ def test_an_export_stores_relative_paths_and_a_moved_run_still_resolves_them(tra
     src.rename(moved)
     report = evaluate_engine(EvalSettings(model=str(moved / "run" / "m.onnx"), split="val"))
     assert Path(report["data"]) == (moved / "d.h5").resolve()  # found through the relative path, no --data
-    assert report["exit_code"] == 0, report.get("notes")
+    # the run's own val predictions were found through the relative checkpoint path: a verdict, never drift
+    # (88 val frames cannot show fp32's 0.1 pp, so INCONCLUSIVE is the honest answer on this tiny split)
+    assert report["reference"]["kind"] == "training", report["reference"]
+    assert report["exit_code"] in (0, 4) and report["verdict"] != "DRIFT", report.get("notes")
 
 
 def test_v1_model_serves_no_absolute_path(trained_run):

@@ -20,7 +20,7 @@ from amc.config import RML2016_CLASSES, RML2018_CLASSES
 from amc.export import export
 from amc.models import INPUT_NAME, OUTPUT_NAMES, InferenceModel
 from amc.train.checkpoint import load_checkpoint, model_from_checkpoint
-from tests.export.conftest import make_checkpoint
+from tests.export.conftest import make_checkpoint, parity_holds
 
 # ONNX ops this model family may emit that onnx-tensorrt's docs/operators.md (TensorRT 8.5 .. 10)
 # lists as supported ("Y"). Deliberately not the whole table: anything new the exporter starts emitting
@@ -144,7 +144,7 @@ def test_shipped_reduced_precision_graph_is_tensorrt_ready(tmp_path: Path, rnn: 
     ckpt = make_checkpoint(tmp_path / "run" / "best.pt", "a4", dataset=str(tmp_path / "missing.h5"), rnn=rnn)
     extra = {"calib_frames": 64} if precision == "int8" else {}
     r = export(ckpt, precision=precision, out=tmp_path / "m.onnx", **extra)
-    assert r.parity["passed"], r.parity
+    assert parity_holds(r.parity), r.parity
     proto = onnx.load(str(r.path))
     check_trt_friendly(proto)
     ops = collections.Counter(n.op_type for n in proto.graph.node)
