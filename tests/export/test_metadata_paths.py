@@ -30,8 +30,8 @@ def absolute_paths(obj, where=""):
 
 
 def test_the_checker_sees_absolute_paths():
-    assert absolute_paths({"a": ["/work/x/best.pt"], "b": "512 val split frames of /tmp/d/data.h5"}) == [
-        ".a[0]: /work/x/best.pt", ".b: 512 val split frames of /tmp/d/data.h5"]
+    assert absolute_paths({"a": ["/home/x/best.pt"], "b": "512 val split frames of /tmp/d/data.h5"}) == [
+        ".a[0]: /home/x/best.pt", ".b: 512 val split frames of /tmp/d/data.h5"]
     assert absolute_paths({"a": "../d.h5", "b": "70 / 15 / 15 stratified", "c": "best.pt"}) == []
 
 
