@@ -35,6 +35,8 @@ def test_differences_names_the_line():
     assert diff == ["line 2:", "  README: b 2", "  code:   b 3"]
     assert ro.differences(["x"], ["x", "y"])[0] == "line 2:"
     assert ro.differences(["t 1.0 s"], ["t 2.5 s"]) == []
+    assert ro.differences(["note: a b", "  c d"], ["note: a", "  b c d"]) == []  # wrapped elsewhere, same words
+    assert ro.differences(["note: a b", "  c d"], ["note: a", "  b c e"]) != []
     # on another machine kind a trained figure's decimals are masked, its words and counts are not
     assert ro.differences(["val 0.3485 at epoch 8"], ["val 0.3917 at epoch 8"], decimals=True) == []
     assert ro.differences(["val 0.3485 at epoch 8"], ["val 0.3917 at epoch 7"], decimals=True) != []
