@@ -46,7 +46,10 @@ def test_gpu_check_dry_run(tmp_path: Path) -> None:
         assert rtx["parity"].startswith("parity vs PyTorch: not checked at export (no GPU here")
         assert Path(rtx["path"]).name == "tensorrt-rtx-int8.engine"
     for e in exports.values():
-        assert e["status"] == "ok" and e["eval_exit"] == 0 and "-> pass" in e["parity"], e
+        # an untrained toy model's int8 frames are all near ties: accuracy on 44 frames cannot show +-1 pp, so
+        # the export's parity is honestly inconclusive (the gate then decides on enough frames); never FAIL
+        honest = "-> pass" in e["parity"] or ("near ties" in e["parity"] and "-> inconclusive" in e["parity"])
+        assert e["status"] == "ok" and e["eval_exit"] == 0 and honest, e
         assert e["torch_agreement"] is not None and e["torch_agreement"] >= 0.9
     benched = {b["engine"]: b for b in r["bench"]}
     assert set(benched) == {"torch-compiled fp32", "onnx fp32"}
