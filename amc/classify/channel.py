@@ -121,9 +121,12 @@ class StreamResampler:
 class Channeliser:
     """Input blocks at the recording's rate -> complex64 at the model's rate, centred on the channel."""
 
-    def __init__(self, match: RateMatch, center_offset: float = 0.0, bandwidth: float | None = None):
+    def __init__(self, match: RateMatch, center_offset: float = 0.0, bandwidth: float | None = None,
+                 wrap: bool = False):
+        """``wrap``: the channel may reach past the band edge (the scan's channel for a transmission that does:
+        the spectrum of a sampled signal is circular, so its far side is at the other edge)."""
         fs = match.input_rate
-        if not abs(center_offset) < fs / 2:
+        if not abs(center_offset) < fs / 2 * (2 if wrap else 1):
             raise RateError(f"--center-offset {center_offset:g} Hz lies outside the recording's band "
                             f"(+-{fs / 2:g} Hz at {fs:g} Hz)")
         self.match = match
@@ -137,7 +140,8 @@ class Channeliser:
                             f"({match.model_rate:g} Hz)")
         self.bandwidth = float(bandwidth) if bandwidth else keep
         # a channel narrower than the recording must lie inside it (at the full width the shift only rotates it)
-        if self.bandwidth < fs * (1 - 1e-9) and abs(center_offset) + self.bandwidth / 2 > fs / 2 * (1 + 1e-9):
+        if (not wrap and self.bandwidth < fs * (1 - 1e-9)
+                and abs(center_offset) + self.bandwidth / 2 > fs / 2 * (1 + 1e-9)):
             room = 2 * (fs / 2 - abs(center_offset))
             raise RateError(f"the channel {center_offset:+g} Hz +-{self.bandwidth / 2:g} Hz reaches past the "
                             f"recording's band edge (+-{fs / 2:g} Hz): its far side would fold in from the other "

@@ -13,10 +13,16 @@ occupied band edges, SNR. Steps (scipy.signal / scipy.ndimage):
    hysteresis_db`` above it extend it; gaps up to ``max_gap_s`` in time (OOK pulses, repeated packets) and
    2 bins in frequency (FSK's two tones) are bridged by a binary closing; ``scipy.ndimage.label`` gives one
    connected region per transmission; regions shorter than ``min_duration_s`` are dropped;
-4. each region: start / stop from its first and last seed pixel's frames; edges of its occupied
-   bandwidth (the bins holding ``obw`` of its excess power over the floor); its core: the strongest bins
-   holding half the excess power; centre = the power-weighted mean frequency of the core; SNR = the core's
-   excess power over the floor's power in the same pixels (regions below ``min_snr_db`` are dropped).
+4. the spectrum is circular: regions that meet across the +-fs/2 edge are one (a transmission within a
+   bandwidth of the edge shows its far side at the other edge);
+5. each region: its core, the strongest bins holding half its excess power over the floor; centre = the
+   power-weighted mean frequency of the core; edges = the -26 dB emission bandwidth (``edge_db``: the runs of
+   bins within 26 dB of the strongest that hold a core bin), or 6 dB above the region's median bin where
+   that is higher (a broadband pedestal under a strong burst); start / stop from the first and last seed
+   pixel inside those edges; SNR = the core's excess power over the floor's power in the same pixels
+   (regions below ``min_snr_db`` are dropped);
+6. a transmission at -f, ``image_db`` or more weaker than one at +f over most of its time, is the receiver's
+   IQ-imbalance image and is dropped.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from scipy.signal import spectrogram
 
 Q = 0.2  # noise floor percentile
 Q_BIAS = -math.log(1 - Q)  # the Q-quantile of an exponential with mean 1
+PEDESTAL_DB = 6.0  # band edges at least this far above the region's median bin
 
 
 @dataclass
@@ -62,7 +69,8 @@ class DetectSettings:
     min_duration_s: float = 4e-3  # one 512-sample window at 125 kHz; shorter: gain-step clicks of the receiver
     max_gap_s: float = 0.02  # gaps bridged in time (OOK pulse gaps, packet repeats)
     bin_hz: float = 1e3  # wanted frequency resolution (nfft = the power of two nearest fs / bin_hz)
-    obw: float = 0.9  # occupied bandwidth: the band holding this share of the excess power
+    edge_db: float = 26.0  # band edges: the -26 dB emission bandwidth (FCC / ITU-R SM.443 x-dB bandwidth)
+    image_db: float = 10.0  # a weaker mirror image of a transmission (IQ imbalance) this far down is dropped
     min_snr_db: float = 10.0  # regions whose SNR over their occupied band is lower are dropped
 
 
@@ -103,7 +111,7 @@ def detect_with_spectrum(x: np.ndarray, fs: float, s: DetectSettings | None = No
     f = np.fft.fftshift(f)
     # the smoothed frames' mean equals the raw mean; the floor's percentile is taken on the raw frames
     floor = np.maximum(noise_floor(p), 1e-30)
-    sm = ndimage.uniform_filter(p, size=(3, 3), mode="nearest")
+    sm = ndimage.uniform_filter(p, size=(3, 3), mode=("wrap", "nearest"))  # the spectrum is circular
     snr = sm / floor[:, None]
     hi = snr > 10 ** (s.threshold_db / 10)
     lo = snr > 10 ** ((s.threshold_db - s.hysteresis_db) / 10)
@@ -113,39 +121,118 @@ def detect_with_spectrum(x: np.ndarray, fs: float, s: DetectSettings | None = No
     spec = Spectrum(p, f, hop)
     if n == 0:
         return [], spec
-    seeded = np.unique(labels[hi & closed])
-    seeded = seeded[seeded > 0]
+    labels = _join_across_edge(labels)
     excess = np.maximum(p - floor[:, None], 0.0)
-    out = []
     min_frames = max(1, int(math.ceil(s.min_duration_s * fs / hop)))
+    out = []
     boxes = ndimage.find_objects(labels)
-    df = fs / nfft
-    for k in seeded:
-        fsl, tsl = boxes[k - 1]
-        seeds = np.flatnonzero((hi[fsl, tsl] & (labels[fsl, tsl] == k)).any(0))
-        tsl = slice(tsl.start + int(seeds[0]), tsl.start + int(seeds[-1]) + 1)  # in time: from first to last seed
-        region = labels[fsl, tsl] == k
-        if tsl.stop - tsl.start < min_frames:
+    for k in np.unique(labels[hi & closed]):
+        if k == 0 or boxes[k - 1] is None:
             continue
-        ex = excess[fsl, tsl] * region
-        total = ex.sum()
-        if total <= 0:
-            continue
-        fk = f[fsl]
-        per_bin = ex.sum(1)
-        c = np.cumsum(per_bin) / total  # occupied bandwidth: the bins holding OBW of the excess power
-        a = int(np.searchsorted(c, (1 - s.obw) / 2))
-        b = min(len(c) - 1, int(np.searchsorted(c, 1 - (1 - s.obw) / 2)))
-        # SNR in the core: the strongest bins that hold half the excess power (splatter and key clicks of a
-        # strong OOK transmitter spread thinly over the band and would dilute an occupied-band figure)
-        order = np.argsort(-per_bin)
-        core = order[: int(np.searchsorted(np.cumsum(per_bin[order]) / total, 0.5)) + 1]
-        centre = float((per_bin[core] * fk[core]).sum() / per_bin[core].sum())
-        noise = float((floor[fsl][core, None] * region[core]).sum())
-        snr_db = float(10 * np.log10(per_bin[core].sum() / max(noise, 1e-30)))
-        if snr_db < s.min_snr_db:
-            continue
-        out.append(Transmission(start=int(tsl.start * hop), stop=int(min(len(x), (tsl.stop - 1) * hop + nfft)),
-                                center_offset=centre, low=float(fk[a] - df / 2), high=float(fk[b] + df / 2),
-                                snr_db=snr_db))
+        tx = _region(k, boxes[k - 1], labels, hi, excess, floor, f, fs, hop, nfft, len(x), min_frames, s)
+        if tx is not None:
+            out.append(tx)
+    out = drop_images(out, fs / nfft, s.image_db)
     return sorted(out, key=lambda t: (t.start, t.center_offset)), spec
+
+
+def _join_across_edge(labels: np.ndarray) -> np.ndarray:
+    """One label for regions that meet across the +-fs/2 edge: the spectrum is circular, so a transmission
+    within a bandwidth of the edge shows its far side at the other edge (the RTL-SDR's rubicson at +121.5 of
+    +-125 kHz)."""
+    a, b = labels[0], labels[-1]
+    pairs = {(int(u), int(v)) for u, v in zip(a, b) if u and v and u != v}
+    if not pairs:
+        return labels
+    parent = np.arange(labels.max() + 1)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return int(i)
+
+    for u, v in pairs:
+        ru, rv = root(u), root(v)
+        if ru != rv:
+            parent[max(ru, rv)] = min(ru, rv)
+    lut = np.array([root(i) for i in range(len(parent))])
+    return lut[labels]
+
+
+def _band_runs(level_db: np.ndarray, core: np.ndarray, edge_db: float) -> tuple[int, int]:
+    """First and last bin of the bins within ``edge_db`` of the strongest, taken in contiguous runs (gaps of
+    one bin bridged) and only the runs that hold a core bin: the emission's -X dB bandwidth, without the
+    splatter of its key clicks far down the skirts nor an unrelated bin (a receiver's DC) the region touches."""
+    above = level_db >= -edge_db
+    above[1:-1] |= above[:-2] & above[2:]
+    lab, _ = ndimage.label(above)
+    keep = np.unique(lab[core])
+    keep = keep[keep > 0]
+    idx = np.flatnonzero(np.isin(lab, keep))
+    if len(idx) == 0:
+        idx = core
+    return int(idx.min()), int(idx.max())
+
+
+def _region(k: int, box: tuple[slice, slice], labels: np.ndarray, hi: np.ndarray, excess: np.ndarray,
+            floor: np.ndarray, f: np.ndarray, fs: float, hop: int, nfft: int, n_samples: int, min_frames: int,
+            s: DetectSettings) -> Transmission | None:
+    """The transmission of region k in its bounding box (None when it is too short or too weak)."""
+    tsl = box[1]
+    nf, df = len(f), fs / nfft
+    mask, hi, excess, freqs = labels[:, tsl] == k, hi[:, tsl], excess[:, tsl], f
+    rows = np.flatnonzero(mask.any(1))
+    if rows[0] == 0 and rows[-1] == nf - 1 and len(rows) < nf:  # across the edge: work in a rolled spectrum
+        shift = nf // 2
+        mask, hi, excess, floor = (np.roll(a, shift, axis=0) for a in (mask, hi, excess, floor))
+        freqs = np.roll(f, shift)
+        freqs[shift:] += fs  # ascending from 0 to fs: the region no longer crosses an edge
+        rows = np.flatnonzero(mask.any(1))
+    fsl = slice(rows[0], rows[-1] + 1)
+    region = mask[fsl]
+    ex = excess[fsl] * region
+    per_bin = ex.sum(1)
+    total = per_bin.sum()
+    if total <= 0:
+        return None
+    fk = freqs[fsl]
+    # the core: the strongest bins that hold half the excess power (splatter and key clicks of a strong OOK
+    # transmitter spread thinly over the band and would dilute an occupied-band figure)
+    order = np.argsort(-per_bin)
+    core = order[: int(np.searchsorted(np.cumsum(per_bin[order]) / total, 0.5)) + 1]
+    level_db = 10 * np.log10(np.maximum(per_bin, 1e-300) / per_bin.max())
+    # the -26 dB edges, or 6 dB above the region's typical bin where that lies higher (a broadband pedestal: an
+    # RTL-SDR under a strong burst raises its whole band ~20 dB below the carrier)
+    edge_db = float(np.clip(-np.median(level_db) - PEDESTAL_DB, PEDESTAL_DB, s.edge_db))
+    a, b = _band_runs(level_db, core, edge_db)
+    # in time: from the first to the last seed pixel inside the band (not a seed at an unrelated bin)
+    seeds = np.flatnonzero((hi[fsl][a:b + 1] & region[a:b + 1]).any(0))
+    if len(seeds) == 0 or seeds[-1] + 1 - seeds[0] < min_frames:
+        return None
+    t0, t1 = tsl.start + int(seeds[0]), tsl.start + int(seeds[-1]) + 1
+    centre = float((per_bin[core] * fk[core]).sum() / per_bin[core].sum())
+    noise = float((floor[fsl][core, None] * region[core]).sum())
+    snr_db = float(10 * np.log10(per_bin[core].sum() / max(noise, 1e-30)))
+    if snr_db < s.min_snr_db:
+        return None
+    low, high = float(fk[a] - df / 2), float(fk[b] + df / 2)
+    if centre >= fs / 2:  # a rolled region: report it from the nearer edge (it may reach past +-fs/2)
+        centre, low, high = centre - fs, low - fs, high - fs
+    return Transmission(start=int(t0 * hop), stop=int(min(n_samples, (t1 - 1) * hop + nfft)), center_offset=centre,
+                        low=low, high=high, snr_db=snr_db)
+
+
+def drop_images(found: list[Transmission], df: float, image_db: float) -> list[Transmission]:
+    """Without the mirror images: a transmission at -f that overlaps a stronger one at +f for most of its time
+    and is ``image_db`` or more weaker is the receiver's IQ-imbalance image (an RTL-SDR's is 15..40 dB down
+    after correction), not an emitter."""
+    out = []
+    for t in found:
+        image = any(
+            u is not t and u.snr_db - t.snr_db >= image_db
+            and abs(u.center_offset + t.center_offset) <= max(2 * df, u.bandwidth / 2)
+            and min(u.stop, t.stop) - max(u.start, t.start) >= 0.5 * (t.stop - t.start)
+            for u in found)
+        if not image:
+            out.append(t)
+    return out

@@ -2,13 +2,14 @@
 
 ``scan_recording`` reads a file recording by chunks (``CHUNK`` samples, bounded memory), runs the front end
 (DC / IQ-imbalance removal for fixed-point formats), detects transmissions in each chunk
-(``amc.classify.detect``) and classifies each one: mixed to 0 Hz by its measured centre, low-pass filtered
-and resampled to the model's rate (``Channeliser``: ``scipy.signal.resample_poly``; the filter is narrowed
-so the channel never reaches past the capture's band edge), cut into windows of the model's length
-(half-overlapping; windows more than ``QUIET_DB`` below the burst's strongest are skipped: the gaps of
-an OOK packet train hold no signal) and the windows' log-probabilities averaged. A transmission whose
-averaged top probability is below ``min_prob`` is ``unknown``. Time outside every transmission is noise by
-the detector: the model never sees it. A transmission that crosses a chunk boundary is reported as two.
+(``amc.classify.detect``) and classifies each one: mixed to 0 Hz by its measured centre, filtered to twice
+its bandwidth and resampled to the model's rate (``Channeliser``: ``scipy.signal.resample_poly``; near the
+capture's edge the channel wraps past it rather than leave the transmission's centre), cut into windows of
+the model's length (half-overlapping; windows more than ``QUIET_DB`` below the burst's strongest are
+skipped: the gaps of an OOK packet train hold no signal) and the windows' log-probabilities averaged. A
+transmission whose averaged top probability is below ``min_prob`` is ``unknown``. Time outside every
+transmission is noise by the detector: the model never sees it. A transmission that crosses a chunk
+boundary is reported as two.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from amc.classify.sources import Recording
 from amc.classify.windows import _check_finite
 
 CHUNK = 1 << 22  # input samples per detection pass (32 MiB complex64)
+CHANNEL_WIDTHS = 2.0  # a transmission's channel filter, in multiples of its -26 dB bandwidth
 QUIET_DB = 10.0  # windows this far below the burst's strongest window are not classified
 UNKNOWN = "unknown"
 
@@ -59,17 +61,15 @@ class ScanResult:
 
 
 def channel_for(match: RateMatch, centre: float, width: float = 0.0) -> Channeliser:
-    """A channel at ``centre`` whose filter stays inside the capture's band (+-fs/2): narrowed near an edge, and
-    its centre moved inward (never past the transmission's own edge) where it would be narrower than
-    ``max(width, a fifth of the model's rate)``."""
+    """A channel centred on a transmission (the model was trained within a few kHz of centre) and filtered to
+    ``CHANNEL_WIDTHS`` x its bandwidth, at least a fifth and at most all of the model's rate: a neighbour, a
+    spur or noise beside it does not reach the model. Near the capture's edge it reaches past the edge
+    (wrapping, as the sampled spectrum does) rather than moving off the transmission's centre."""
     fs = match.input_rate
     keep = min(fs, match.model_rate)
-    least = min(keep, max(width, keep / 5))
-    limit = fs / 2 - least / 2
-    centre = float(np.clip(centre, -limit, limit))
+    want = min(keep, max(CHANNEL_WIDTHS * width, keep / 5))
     room = 2 * (fs / 2 - abs(centre))
-    bandwidth = None if room >= keep else room * 0.999
-    return Channeliser(match, centre, bandwidth)
+    return Channeliser(match, centre, want if want < keep * 0.999 else None, wrap=room < want)
 
 
 def classify_burst(x: np.ndarray, tx: Transmission, lo: int, match: RateMatch, engine: Any

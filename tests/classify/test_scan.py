@@ -123,13 +123,20 @@ def test_a_channel_past_the_band_edge_is_an_error(sdr_ckpt, tmp_path):
     assert "reaches past the recording's band edge" in r.stderr and "--bandwidth 50000" in r.stderr
 
 
-@pytest.mark.parametrize("centre", [-125e3, -120e3, 0.0, 100e3, 124.9e3])
-def test_a_transmission_at_the_band_edge_gets_a_channel_inside_the_band(centre):
-    """A detection at the capture's edge (rubicson at +118.6 kHz of 250 kHz) is classified through a channel
-    that stays inside the band, at least a fifth of the model's rate wide."""
+@pytest.mark.parametrize("centre, width, band", [
+    (0.0, 3e3, (-12.5e3, 12.5e3)),  # a narrow burst: a fifth of the model's rate
+    (0.0, 80e3, (-62.5e3, 62.5e3)),  # a wide one: all of it
+    (100e3, 16e3, (84e3, 116e3)),  # twice its bandwidth
+    (-120e3, 3e3, (-132.5e3, -107.5e3)),  # reaching past the edge (wrapping) rather than moving off centre
+    (121.5e3, 20e3, (101.5e3, 141.5e3)),  # rubicson at +121.5 kHz of 250 kHz
+])
+def test_a_transmission_near_the_band_edge_gets_a_channel_centred_on_it(centre, width, band):
+    """The channel stays on the transmission's centre (the model was trained within 5 kHz of centre), filtered
+    to twice its bandwidth within [a fifth, all] of the model's rate; past the edge it wraps, as the sampled
+    spectrum does."""
     from amc.classify.channel import RateMatch
     from amc.classify.scan import channel_for
 
-    ch = channel_for(RateMatch.find(250e3, 125e3), centre)
-    lo, hi = ch.band
-    assert -125e3 <= lo < hi <= 125e3 and hi - lo >= 25e3 * 0.99
+    ch = channel_for(RateMatch.find(250e3, 125e3), centre, width)
+    assert ch.center_offset == centre
+    assert ch.band == pytest.approx(band, abs=60.0)
