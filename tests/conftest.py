@@ -7,6 +7,18 @@ import pytest
 
 from amc.data.io import write_dataset
 
+# Session fixtures that train a model (40 s to a few minutes on a shared 2-core machine): a test that uses one
+# runs in the full suite (CI) only, not in the fast subset (`pytest -m "not slow"`).
+TRAINING_FIXTURES = {"eval": {"run"}, "classify": {"trained_model"}}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = item.path.parent.name
+        names = set(getattr(item, "fixturenames", ()))
+        if names & TRAINING_FIXTURES.get(folder, set()):
+            item.add_marker(pytest.mark.slow)
+
 
 def random_frames(n: int, length: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)

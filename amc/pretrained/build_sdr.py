@@ -102,8 +102,8 @@ def card_markdown(c: dict[str, Any]) -> str:
         f"{c['frame_length']} samples at 125 kHz, SNR −3..30 dB in 3 dB steps (amc.data.receiver: burst envelopes, "
         f"carrier offset up to 5 kHz, residual DC / IQ imbalance, 8-bit quantisation); seed {c['data']['seed']}.", "",
         f"**Training.** Preset {c['recipe']['preset']}, batch {c['recipe']['batch_size']}, lr {c['recipe']['lr']}; "
-        f"{state}; best epoch {t['best_epoch']} (val {t['best_val_acc']:.3f}); {t['hours']:.1f} h with {t.get('threads', 1)} "
-        "torch thread(s) on a shared machine.", "",
+        f"{state}; best epoch {t['best_epoch']} (val {t['best_val_acc']:.3f}); {t['hours']:.1f} h with "
+        f"{t.get('threads', 1)} torch thread(s) on a shared machine.", "",
         f"**Accuracy** on {e['frames']:,} fresh frames (seed {e['data']['seed']}): overall {e['overall']:.3f}, "
         f"mid band (−4..+6 dB) {b['mid']:.3f}, high (≥ 10 dB) {b['high']:.3f}.", "",
         "| class | all SNRs | ≥ 10 dB |", "|---|---|---|",

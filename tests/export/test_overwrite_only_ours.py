@@ -21,6 +21,7 @@ def photos(tmp_path):
     return d
 
 
+@pytest.mark.slow
 def test_eval_engine_overwrite_refuses_a_folder_that_is_not_a_report(trained_run, photos, tmp_path):
     onnx = export(trained_run, out=tmp_path / "m.onnx", simplify=False).path
     with pytest.raises(DirectoryError, match="photos is not a eval-engine report directory"):

@@ -199,6 +199,7 @@ def test_gradients_reach_every_parameter(name: str) -> None:
     assert ("film.mlp.2.weight" in dict(model.named_parameters())) == (model.film is not None)
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_fixed_batch() -> None:
     torch.manual_seed(5)
     model = build_model(config("a4", tiny=True, dropout=0.0))

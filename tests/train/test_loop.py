@@ -21,6 +21,7 @@ def _rows(out):
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_run_directory_and_metrics(tiny_h5, tmp_path):
     out = tmp_path / "run"
     s = _run(tiny_h5, out)
@@ -57,6 +58,7 @@ def test_training_beats_chance_at_high_snr(tmp_path):
     assert s["bands"]["high"] >= 0.7, s["bands"]  # 4 classes: chance is 0.25
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted(tiny_h5, tmp_path, monkeypatch):
     full = tmp_path / "full"
     _run(tiny_h5, full, epochs=3)
@@ -88,6 +90,7 @@ def test_resume_equals_uninterrupted(tiny_h5, tmp_path, monkeypatch):
     assert sa == sb and sa["batches_mixed"] > 0
 
 
+@pytest.mark.slow
 def test_flags_change_what_they_should(tiny_h5, tmp_path):
     _run(tiny_h5, tmp_path / "b", epochs=1, mixup_prob=0.0)
     base = _rows(tmp_path / "b")
@@ -125,6 +128,7 @@ def test_prepare_aug_shift_and_degradation():
     assert (t3.pow(2).sum(1).mean(-1) < 1).all()  # target: the original frame at the degraded input's scale
 
 
+@pytest.mark.slow
 def test_patience_and_select_metric(tiny_h5, tmp_path):
     s = _run(tiny_h5, tmp_path / "p", epochs=6, lr=1e-9, patience=1, select_metric="band:low")
     assert s["epochs_run"] < 6 and s["select_metric"] == "band:low"
@@ -139,6 +143,7 @@ def test_run_dir_refused_unless_overwrite(tiny_h5, tmp_path):
     assert (out / "keep.txt").exists()
 
 
+@pytest.mark.slow
 def test_resume_with_other_config_refused(tiny_h5, tmp_path):
     out = tmp_path / "r"
     _run(tiny_h5, out, epochs=1)

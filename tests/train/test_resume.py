@@ -41,6 +41,7 @@ def test_resume_refuses_other_data(tiny_h5, tmp_path):
         _run(other, out, resume=True)
 
 
+@pytest.mark.slow
 def test_resume_may_extend_epochs_and_says_where_it_continues(tiny_h5, tmp_path):
     out = tmp_path / "r"
     _run(tiny_h5, out, epochs=1)
@@ -52,6 +53,7 @@ def test_resume_may_extend_epochs_and_says_where_it_continues(tiny_h5, tmp_path)
     assert s["epochs_run"] == 2
 
 
+@pytest.mark.slow
 def test_an_early_stopped_run_does_not_train_on_resume(tiny_h5, tmp_path):
     out = tmp_path / "r"
     # lr 0 keeps val_acc flat: no improvement after epoch 1, so patience 1 stops after epoch 2
